@@ -1,0 +1,317 @@
+//! The command line, as clap derive definitions. The same definitions feed `--help`, the man
+//! pages (clap_mangen) and the shell completions (clap_complete), so they cannot drift apart.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
+use crate::sockets::filter::{AddrFilter, PortRange, StateFilter};
+
+const AFTER_HELP: &str = "\
+Exit status: 0 success or yes, 1 a negative answer (nothing holds the port, not listening, \
+no reply, echo mismatch), 2 bad usage or input, 3 missing privilege, 4 other failure.";
+
+/// Socket inspection and network troubleshooting: which process holds this port, is my server
+/// really listening, what happened to my TCP handshake.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sockscope",
+    version,
+    about = "Socket inspection and network troubleshooting for Linux",
+    long_about = "sockscope puts ss/netstat/lsof, tcpdump, ping and an echo peer in one binary: \
+which process holds this port, is my server really listening, what happened to my TCP handshake.",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// When to use colours: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List sockets (TCP, UDP, UNIX, RAW) with their state, queues and owning processes.
+    #[command(after_help = AFTER_HELP)]
+    List(ListArgs),
+    /// Show which processes hold a local port.
+    #[command(after_help = AFTER_HELP)]
+    Who(WhoArgs),
+    /// Check whether servers are listening: local socket table plus a real connect probe.
+    #[command(after_help = AFTER_HELP)]
+    Check(CheckArgs),
+    /// Capture packets live through a raw socket, or read a pcap file.
+    #[command(after_help = AFTER_HELP)]
+    Capture(CaptureArgs),
+    /// ICMP echo (v4/v6), TCP connect or UDP echo round-trip ping to one or more hosts.
+    #[command(after_help = AFTER_HELP)]
+    Ping(PingArgs),
+    /// A TCP/UDP/UNIX echo server, or a client for one (--connect).
+    #[command(after_help = AFTER_HELP)]
+    Echo(EchoArgs),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `sockscope list`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ListArgs {
+    /// TCP sockets (with -u, -x, -w: only the protocols named; default TCP and UDP).
+    #[arg(short = 't', long = "tcp")]
+    pub tcp: bool,
+    /// UDP sockets.
+    #[arg(short = 'u', long = "udp")]
+    pub udp: bool,
+    /// UNIX domain sockets (stream, dgram, seqpacket).
+    #[arg(short = 'x', long = "unix")]
+    pub unix: bool,
+    /// RAW sockets (the protocol number shows as the local port).
+    #[arg(short = 'w', long = "raw")]
+    pub raw: bool,
+    /// IPv4 sockets only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 sockets only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Listening sockets only (TCP/UNIX "listen", UDP/RAW/UNIX-dgram "unconn").
+    #[arg(short = 'l', long = "listening")]
+    pub listening: bool,
+    /// Only sockets in this state: listen, established, syn-sent, syn-recv, fin-wait-1,
+    /// fin-wait-2, time-wait, close, close-wait, last-ack, closing, unconn, or the group
+    /// "connected" (all but listen and unconn/close). Repeat or separate with commas.
+    #[arg(long = "state", value_name = "S", value_delimiter = ',', value_parser = StateFilter::parse)]
+    pub state: Vec<StateFilter>,
+    /// Only sockets with this port at either end; ranges allowed (8000-8100). Repeatable.
+    #[arg(long = "port", value_name = "P", value_delimiter = ',', value_parser = PortRange::parse)]
+    pub port: Vec<PortRange>,
+    /// Only sockets with this address (or inside this network, e.g. 10.0.0.0/8) at either end.
+    #[arg(long = "addr", value_name = "ADDR[/PREFIX]", value_delimiter = ',', value_parser = AddrFilter::parse)]
+    pub addr: Vec<AddrFilter>,
+    /// Only sockets held by this process id.
+    #[arg(long = "pid", value_name = "N")]
+    pub pid: Option<u32>,
+    /// Only sockets held by a process whose name contains NAME.
+    #[arg(long = "process", value_name = "NAME")]
+    pub process: Option<String>,
+    /// Only sockets created by, or held by a process of, this user (name or uid).
+    #[arg(long = "user", value_name = "U")]
+    pub user: Option<String>,
+    /// Resolve addresses to host names and ports to service names.
+    #[arg(short = 'r', long = "resolve")]
+    pub resolve: bool,
+    /// Sort the rows by this key.
+    #[arg(long = "sort", value_enum, value_name = "KEY", default_value_t = SortKey::Proto)]
+    pub sort: SortKey,
+    /// Print counts per protocol and state (like `ss -s`) instead of the sockets.
+    #[arg(long = "summary")]
+    pub summary: bool,
+    /// Refresh every SECS seconds (default 2); sockets that appeared are marked '+', those
+    /// that vanished '-'. Ends with Ctrl-C.
+    #[arg(long = "watch", value_name = "SECS", num_args = 0..=1, default_missing_value = "2",
+          value_parser = parse_duration)]
+    pub watch: Option<Duration>,
+    /// JSON output: one array of socket records (one object per line with --watch).
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// `--sort` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SortKey {
+    /// Protocol, then local address and port (the default).
+    #[default]
+    Proto,
+    /// Local address, then local port.
+    Local,
+    /// Remote address, then remote port.
+    Remote,
+    /// Local port.
+    Port,
+    /// State.
+    State,
+    /// Receive queue, largest first.
+    RecvQ,
+    /// Send queue, largest first.
+    SendQ,
+    /// Owning process id.
+    Pid,
+    /// Owning process name.
+    Process,
+    /// Owning user (socket uid).
+    User,
+    /// Socket inode.
+    Inode,
+}
+
+/// `sockscope who`.
+#[derive(Debug, Args, Clone)]
+pub struct WhoArgs {
+    /// Ports to look up: PORT, PORT/tcp or PORT/udp.
+    #[arg(required = true, value_name = "PORT[/tcp|/udp]", value_parser = crate::commands::who::PortQuery::parse)]
+    pub ports: Vec<crate::commands::who::PortQuery>,
+    /// JSON output: one array of socket records.
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// `sockscope check`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Targets to probe.
+    #[arg(required = true, value_name = "HOST:PORT")]
+    pub targets: Vec<String>,
+    /// Probe UDP instead of TCP.
+    #[arg(long)]
+    pub udp: bool,
+    /// How long one probe may take.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// Retry until every target is open or DUR has passed.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sockscope capture`.
+#[derive(Debug, Args, Clone)]
+pub struct CaptureArgs {
+    /// Interface to capture on (default: every interface that is up).
+    #[arg(short = 'i', value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Stop after N matching packets.
+    #[arg(short = 'c', value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after DUR.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write the packets to a pcap file.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Read packets from a pcap or pcapng file instead of capturing.
+    #[arg(short = 'r', value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// One line per TCP connection attempt instead of one per packet.
+    #[arg(long)]
+    pub handshakes: bool,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// JSON output, one object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Filter expression (tcpdump subset).
+    #[arg(value_name = "EXPR", trailing_var_arg = true)]
+    pub expr: Vec<String>,
+}
+
+/// `sockscope ping`.
+#[derive(Debug, Args, Clone)]
+pub struct PingArgs {
+    /// Hosts to ping.
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Stop after N replies/requests.
+    #[arg(short = 'c', value_name = "N")]
+    pub count: Option<u64>,
+    /// Interval between requests.
+    #[arg(short = 'i', value_name = "DUR", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Time to wait for each reply.
+    #[arg(short = 'W', value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Deadline for the whole run.
+    #[arg(short = 'w', value_name = "DUR", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Payload size in bytes.
+    #[arg(short = 's', value_name = "SIZE")]
+    pub size: Option<usize>,
+    /// IP time to live / hop limit.
+    #[arg(short = 't', value_name = "TTL")]
+    pub ttl: Option<u8>,
+    /// Quiet: only the summary.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Time TCP connects to PORT instead of ICMP echo.
+    #[arg(long, value_name = "PORT", conflicts_with = "udp")]
+    pub tcp: Option<u16>,
+    /// Time UDP round trips to an echo peer on PORT.
+    #[arg(long, value_name = "PORT")]
+    pub udp: Option<u16>,
+    /// JSON output, one object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sockscope echo`.
+#[derive(Debug, Args, Clone)]
+pub struct EchoArgs {
+    /// Address to listen on (server).
+    #[arg(short = 'l', value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// TCP only.
+    #[arg(long)]
+    pub tcp: bool,
+    /// UDP only.
+    #[arg(long)]
+    pub udp: bool,
+    /// A UNIX stream socket at PATH.
+    #[arg(long, value_name = "PATH")]
+    pub unix: Option<PathBuf>,
+    /// Most connections served at once.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Close connections idle this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Do not log each connection.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Run as a client against HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
+    /// Message to send.
+    #[arg(short = 'm', value_name = "MSG")]
+    pub message: Option<String>,
+    /// How many times to send it.
+    #[arg(short = 'n', value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Send BYTES random bytes instead of a message.
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<usize>,
+    /// Load mode: this many connections at once.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+    /// Load mode: run this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}

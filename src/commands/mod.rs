@@ -1,0 +1,26 @@
+//! One file per subcommand: arguments in, core calls, output out. No logic of their own beyond
+//! wiring; the logic lives in `sockets`, `output` and friends.
+
+pub mod completions;
+pub mod list;
+pub mod who;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Exit, Result};
+use crate::output::Style;
+
+/// Runs the parsed command line, writing results to `out` and logs to stderr.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
+    let style = Style::for_stdout(cli.color);
+    match cli.command {
+        Command::List(args) => list::run(&args, &style, out),
+        Command::Who(args) => who::run(&args, &style, out),
+        Command::Completions { shell } => completions::run(shell, out),
+        Command::Check(_) => Err(Error::NotImplemented("check")),
+        Command::Capture(_) => Err(Error::NotImplemented("capture")),
+        Command::Ping(_) => Err(Error::NotImplemented("ping")),
+        Command::Echo(_) => Err(Error::NotImplemented("echo")),
+    }
+}

@@ -1,0 +1,275 @@
+//! `sockscope who PORT…`: the sockets bound to a local port and the processes holding them.
+
+use std::io::Write;
+
+use comfy_table::{Attribute, Cell};
+
+use crate::cli::WhoArgs;
+use crate::error::{Exit, Result};
+use crate::output::{Names, Style, endpoint_text, json, local_time, proto_text, user_text};
+use crate::sockets::collect::{self, OwnerScan, Query};
+use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
+
+/// One `PORT[/tcp|/udp]` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortQuery {
+    pub port: u16,
+    /// None: TCP and UDP.
+    pub proto: Option<Proto>,
+}
+
+impl PortQuery {
+    /// Parses `8080`, `8080/tcp`, `53/udp`.
+    pub fn parse(text: &str) -> Result<PortQuery, String> {
+        let (port, proto) = match text.split_once('/') {
+            Some((p, "tcp")) | Some((p, "TCP")) => (p, Some(Proto::Tcp)),
+            Some((p, "udp")) | Some((p, "UDP")) => (p, Some(Proto::Udp)),
+            Some((_, other)) => {
+                return Err(format!(
+                    "unknown protocol '{other}' in '{text}' (use PORT, PORT/tcp or PORT/udp)"
+                ));
+            }
+            None => (text, None),
+        };
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("'{port}' is not a port number (1-65535)"))?;
+        Ok(PortQuery { port, proto })
+    }
+
+    fn matches(self, s: &Socket) -> bool {
+        s.local.port == Some(self.port) && self.proto.is_none_or(|p| p == s.proto)
+    }
+
+    fn label(self) -> String {
+        match self.proto {
+            Some(p) => format!("{}/{}", self.port, p.name()),
+            None => self.port.to_string(),
+        }
+    }
+}
+
+/// Runs `who`.
+pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
+    let mut protocols = Vec::new();
+    for q in &args.ports {
+        for p in q.proto.map_or(vec![Proto::Tcp, Proto::Udp], |p| vec![p]) {
+            if !protocols.contains(&p) {
+                protocols.push(p);
+            }
+        }
+    }
+    let query = Query {
+        protocols,
+        families: vec![Family::Inet, Family::Inet6],
+        state_mask: u32::MAX,
+    };
+    let backend = collect::default_backend();
+    let keep = |s: &Socket| args.ports.iter().any(|q| q.matches(s));
+    let mut snap = collect::collect(&*backend, &query, &keep, OwnerScan::FirstThenDescendants)?;
+    // Listening (and bound UDP) first, then connections, TIME-WAIT last.
+    snap.sockets.sort_by_key(|s| {
+        (
+            s.local.port,
+            rank(s.state),
+            s.proto,
+            s.local.clone(),
+            s.remote.clone(),
+        )
+    });
+
+    let mut exit = Exit::Success;
+    let mut unheld = Vec::new();
+    for q in &args.ports {
+        let held = snap
+            .sockets
+            .iter()
+            .any(|s| q.matches(s) && s.state != State::TimeWait);
+        if !held {
+            exit = Exit::Negative;
+            let only_time_wait = snap.sockets.iter().any(|s| q.matches(s));
+            unheld.push((q.label(), only_time_wait));
+        }
+    }
+    if args.json {
+        json::write_sockets(out, &snap, &Names::default())?;
+    } else {
+        if !snap.sockets.is_empty() {
+            write_table(out, &snap, style)?;
+        }
+        for (label, only_time_wait) in &unheld {
+            if *only_time_wait {
+                writeln!(
+                    out,
+                    "nothing holds port {label} (only TIME-WAIT remnants of closed connections)"
+                )?;
+            } else {
+                writeln!(out, "nothing holds port {label}")?;
+            }
+        }
+    }
+    if args.json {
+        for (label, _) in &unheld {
+            eprintln!("sockscope: nothing holds port {label}");
+        }
+    }
+    if snap.owners_hidden() {
+        eprintln!("sockscope: {HIDDEN_OWNERS_HINT}");
+    }
+    Ok(exit)
+}
+
+fn rank(s: State) -> u8 {
+    match s {
+        State::Listen | State::Unconn => 0,
+        State::TimeWait => 2,
+        _ => 1,
+    }
+}
+
+const HEADERS: [&str; 9] = [
+    "Proto", "Local", "Remote", "State", "PID", "Process", "User", "Started", "Command",
+];
+
+fn rows(snap: &Snapshot) -> Vec<[String; 9]> {
+    let names = Names::default();
+    let mut rows = Vec::new();
+    for s in &snap.sockets {
+        let base = [
+            proto_text(s).to_string(),
+            endpoint_text(s, &s.local, &names),
+            endpoint_text(s, &s.remote, &names),
+            s.state.to_string().to_ascii_uppercase(),
+        ];
+        let without = |pid: &str, what: &str| {
+            let [a, b, c, d] = base.clone();
+            [
+                a,
+                b,
+                c,
+                d,
+                pid.into(),
+                what.into(),
+                user_text(s, snap),
+                "-".into(),
+                "-".into(),
+            ]
+        };
+        match &s.owners {
+            Owners::Hidden => rows.push(without("-", "(hidden: needs root)")),
+            Owners::None => rows.push(without("-", "(none)")),
+            Owners::Known(pids) => {
+                for pid in pids {
+                    let [a, b, c, d] = base.clone();
+                    let row = match snap.processes.get(pid) {
+                        Some(p) => [
+                            a,
+                            b,
+                            c,
+                            d,
+                            pid.to_string(),
+                            p.name.clone(),
+                            p.user.clone(),
+                            p.start_time.map(local_time).unwrap_or_else(|| "-".into()),
+                            if p.cmdline.is_empty() {
+                                format!("[{}]", p.name)
+                            } else {
+                                p.cmdline.clone()
+                            },
+                        ],
+                        None => [
+                            a,
+                            b,
+                            c,
+                            d,
+                            pid.to_string(),
+                            "?".into(),
+                            "?".into(),
+                            "-".into(),
+                            "-".into(),
+                        ],
+                    };
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn write_table(out: &mut dyn Write, snap: &Snapshot, style: &Style) -> std::io::Result<()> {
+    let rows = rows(snap);
+    if style.terminal {
+        let mut table = crate::output::table::comfy(style);
+        table.set_header(
+            HEADERS
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
+        for r in rows {
+            table.add_row(r);
+        }
+        writeln!(out, "{table}")
+    } else {
+        // Plain: aligned columns, the command line last so it may hold spaces.
+        let mut widths = HEADERS.map(str::len);
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let mut line = |cells: &[String; 9]| -> std::io::Result<()> {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.extend(std::iter::repeat_n(
+                        ' ',
+                        widths[i].saturating_sub(c.chars().count()) + 2,
+                    ));
+                }
+            }
+            writeln!(out, "{}", s.trim_end())
+        };
+        line(&HEADERS.map(String::from))?;
+        for r in &rows {
+            line(r)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_port_queries() {
+        assert_eq!(
+            PortQuery::parse("8080"),
+            Ok(PortQuery {
+                port: 8080,
+                proto: None
+            })
+        );
+        assert_eq!(
+            PortQuery::parse("53/udp"),
+            Ok(PortQuery {
+                port: 53,
+                proto: Some(Proto::Udp)
+            })
+        );
+        assert_eq!(
+            PortQuery::parse("22/tcp"),
+            Ok(PortQuery {
+                port: 22,
+                proto: Some(Proto::Tcp)
+            })
+        );
+        for bad in ["", "0", "70000", "http", "80/sctp", "-1", "80/"] {
+            assert!(PortQuery::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

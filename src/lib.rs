@@ -1,0 +1,14 @@
+//! sockscope: socket inspection and network troubleshooting for Linux.
+//!
+//! The binary is a thin layer over this library (parse, dispatch, exit code), so tests and
+//! benchmarks use the same code. See DESIGN.md for the contract.
+
+pub mod cli;
+pub mod commands;
+pub mod duration;
+pub mod error;
+pub mod man;
+pub mod output;
+pub mod sockets;
+
+pub use error::{Error, Exit, Result};

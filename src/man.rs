@@ -1,0 +1,198 @@
+//! Man pages, generated from the clap definitions with clap_mangen: `sockscope.1` (with the
+//! sections clap cannot know: output, JSON fields, exit status, privileges, examples) and one
+//! `sockscope-COMMAND.1` per subcommand. `tests/man.rs` fails when the committed pages in `man/`
+//! are stale; `SOCKSCOPE_UPDATE_MAN=1 cargo test --test man` rewrites them.
+
+use clap::CommandFactory;
+use clap_mangen::Man;
+use clap_mangen::roff::{Roff, bold, italic, roman};
+
+use crate::cli::Cli;
+
+/// Every page: (file name, roff text).
+pub fn pages() -> std::io::Result<Vec<(String, String)>> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = Man::new(sub.clone())
+            .date("")
+            .source("sockscope")
+            .manual("sockscope manual");
+        let mut buf = Vec::new();
+        man.render(&mut buf)?;
+        out.push((
+            man.get_filename(),
+            String::from_utf8_lossy(&buf).into_owned(),
+        ));
+    }
+    let man = Man::new(cmd)
+        .date("")
+        .source("sockscope")
+        .manual("sockscope manual");
+    let mut buf = Vec::new();
+    man.render(&mut buf)?;
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    text.push_str(&extra_sections().to_roff());
+    out.insert(0, (man.get_filename(), text));
+    Ok(out)
+}
+
+fn section(r: &mut Roff, title: &str) {
+    r.control("SH", [title]);
+}
+
+fn para(r: &mut Roff, text: &str) {
+    r.control("PP", []).text([roman(text)]);
+}
+
+fn item(r: &mut Roff, tag: &str, text: &str) {
+    r.control("TP", []).text([bold(tag)]).text([roman(text)]);
+}
+
+fn extra_sections() -> Roff {
+    let mut r = Roff::new();
+
+    section(&mut r, "LIST");
+    para(
+        &mut r,
+        "sockscope list shows TCP and UDP sockets over IPv4 and IPv6 in every state by default; -x adds UNIX sockets (stream, dgram, seqpacket; path, @abstract name or * for unnamed, and the peer's name), -w RAW sockets (the IP protocol shows as the local port, e.g. icmp(1)). Naming protocols with -t, -u, -x or -w shows only those.",
+    );
+    para(
+        &mut r,
+        "Columns: Proto, Local, Remote, State, Recv-Q, Send-Q, PID/Process, User. Proto is tcp, udp, raw, or u_str, u_dgr, u_seq for UNIX sockets. Addresses are numeric (IPv6 in brackets, IPv4-mapped IPv6 kept as ::ffff:a.b.c.d, link-local with %interface); -r resolves host and service names. A remote port of * means unconnected. For listening TCP sockets Recv-Q is the accept queue and Send-Q the backlog, as in ss.",
+    );
+    para(
+        &mut r,
+        "PID/Process lists every process holding the socket as PID/name, comma-separated (a socket shared by a pre-forked server has several). It shows - when the owner cannot be seen (another user's process, and sockscope is not root; a line on stderr says so) and (none) when no process holds the socket (TIME-WAIT, or closed meanwhile). User is the user that created the socket.",
+    );
+    para(
+        &mut r,
+        "On a terminal the table is drawn with comfy-table; in a pipe the columns are plain, space-aligned and stable, one socket per line. Filters: --port matches either end and takes ranges (8000-8100); --addr takes an address or CIDR network and matches either end; --state takes ss state names or the group connected; --pid, --process (substring of the name) and --user (name or uid of the socket's creator or of an owning process) select by owner. --summary prints counts per protocol, family and state instead (like ss -s). --watch refreshes every SECS seconds (default 2) and marks sockets that appeared with + and those that vanished with -; in a pipe it prints the full table once and then only the changes.",
+    );
+
+    section(&mut r, "WHO");
+    para(
+        &mut r,
+        "sockscope who PORT[/tcp|/udp]... shows the sockets bound to each local port, listening sockets first, with one line per owning process: pid, name, user, start time and command line. When nothing holds a port it says so (\"nothing holds port 8080\") and exits 1; TIME-WAIT remnants alone do not count as holding it. Owners hidden for lack of privilege are shown as such, with a line on stderr. To stay fast on hosts with many sockets it stops reading /proc once every socket has an owner, then still looks at the descendants of the owners found, which may share the socket (pre-forked servers).",
+    );
+
+    section(&mut r, "JSON");
+    para(
+        &mut r,
+        "--json prints one JSON array of socket records (list, who), or one object per line for streams (list --watch, with an added event of present, appeared or vanished and a time in seconds since the epoch). --summary --json prints an array of {proto, total, ipv4, ipv6, states}. A socket record has:",
+    );
+    for (k, v) in [
+        ("proto", "\"tcp\", \"udp\", \"unix\" or \"raw\""),
+        ("family", "\"inet\", \"inet6\" or \"unix\""),
+        (
+            "local_addr, remote_addr",
+            "numeric address, UNIX path or @name; null for an unnamed UNIX socket",
+        ),
+        (
+            "local_port, remote_port",
+            "number; null for UNIX sockets; for RAW sockets local_port is the IP protocol",
+        ),
+        (
+            "state",
+            "lower-case ss name: listen, established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close, close-wait, last-ack, closing, unconn",
+        ),
+        (
+            "recv_q, send_q, inode, uid, user",
+            "queues in bytes, socket inode, creator uid and its name",
+        ),
+        (
+            "processes",
+            "list of {pid, name, user, uid, cmdline, start_time}",
+        ),
+        (
+            "owners_hidden",
+            "true when the owners could not be seen for lack of privilege",
+        ),
+        (
+            "type, peer_inode",
+            "UNIX sockets: stream, dgram or seqpacket, and the peer's inode",
+        ),
+        ("protocol", "RAW sockets: the IP protocol number"),
+        ("local_host, remote_host", "with -r: the resolved names"),
+    ] {
+        item(&mut r, k, v);
+    }
+
+    section(&mut r, "EXIT STATUS");
+    for (k, v) in [
+        ("0", "success, or yes (something holds the port)"),
+        (
+            "1",
+            "a negative answer: nothing holds the port, not listening, no reply, echo mismatch",
+        ),
+        ("2", "bad usage or bad input"),
+        ("3", "missing privilege; the message says how to grant it"),
+        (
+            "4",
+            "any other failure (for example the kernel refused the socket-table dump)",
+        ),
+    ] {
+        item(&mut r, k, v);
+    }
+    para(
+        &mut r,
+        "A closed output pipe (sockscope list | head) ends the program quietly with status 0.",
+    );
+
+    section(&mut r, "PRIVILEGES");
+    para(
+        &mut r,
+        "list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+    );
+
+    section(&mut r, "ENVIRONMENT");
+    item(
+        &mut r,
+        "NO_COLOR",
+        "when set and not empty, no colours (like --color never).",
+    );
+
+    section(&mut r, "EXAMPLES");
+    for (cmd, what) in [
+        (
+            "sockscope list -l",
+            "listening TCP and UDP sockets with their processes",
+        ),
+        (
+            "sockscope list -t --state established --port 443",
+            "HTTPS connections",
+        ),
+        (
+            "sockscope list -x --process postgres",
+            "UNIX sockets held by PostgreSQL",
+        ),
+        ("sockscope list --summary", "counts per protocol and state"),
+        (
+            "sockscope list -tl --watch 1",
+            "listening TCP sockets, refreshed every second",
+        ),
+        ("sockscope who 8080", "which process holds port 8080"),
+        (
+            "sockscope who 53/udp --json",
+            "the same for UDP port 53, as JSON",
+        ),
+    ] {
+        r.control("TP", []).text([bold(cmd)]).text([roman(what)]);
+    }
+
+    section(&mut r, "SEE ALSO");
+    r.text([
+        italic("ss"),
+        roman("(8), "),
+        italic("lsof"),
+        roman("(8), "),
+        italic("netstat"),
+        roman("(8), "),
+        italic("tcpdump"),
+        roman("(8), "),
+        italic("ping"),
+        roman("(8)"),
+    ]);
+    r
+}

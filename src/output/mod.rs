@@ -1,0 +1,156 @@
+//! Rendering: tables (comfy-table on a terminal, plain aligned columns in a pipe) and JSON.
+//! Renderers read a [`Snapshot`](crate::sockets::Snapshot) and never touch the system.
+
+pub mod json;
+pub mod table;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::net::IpAddr;
+
+use crate::cli::ColorChoice;
+use crate::sockets::{Addr, Endpoint, Owners, Proto, Snapshot, Socket};
+
+/// How to render.
+#[derive(Debug, Clone, Default)]
+pub struct Style {
+    /// Output goes to a terminal: draw a comfy-table rather than plain columns.
+    pub terminal: bool,
+    /// Use colours.
+    pub color: bool,
+    /// Terminal width, if known.
+    pub width: Option<u16>,
+}
+
+impl Style {
+    /// The style for stdout, honouring `--color` and `NO_COLOR`.
+    pub fn for_stdout(choice: ColorChoice) -> Style {
+        let terminal = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && !no_color,
+        };
+        Style {
+            terminal,
+            color,
+            width: None,
+        }
+    }
+}
+
+/// Names for addresses and ports, filled in by `-r`; empty means numeric output.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub hosts: HashMap<IpAddr, String>,
+    pub services: HashMap<(Proto, u16), String>,
+}
+
+impl Names {
+    /// Whether any names were resolved.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.services.is_empty()
+    }
+}
+
+/// Text for one end of a socket: `127.0.0.1:80`, `[::1]:80`, `0.0.0.0:*`, `/run/x.sock`,
+/// `@abstract`, `*`; with names, `localhost:http`.
+pub fn endpoint_text(s: &Socket, e: &Endpoint, names: &Names) -> String {
+    match (&e.addr, e.port) {
+        (Addr::Ip { ip, .. }, Some(port)) => {
+            let host = match names.hosts.get(ip) {
+                Some(n) => n.clone(),
+                None if ip.is_ipv6() => format!("[{}]", e.addr),
+                None => e.addr.to_string(),
+            };
+            let port = if s.proto == Proto::Raw {
+                protocol_name(port)
+            } else if port == 0 {
+                "*".to_string()
+            } else {
+                names
+                    .services
+                    .get(&(s.proto, port))
+                    .cloned()
+                    .unwrap_or_else(|| port.to_string())
+            };
+            format!("{host}:{port}")
+        }
+        (addr, _) => addr.to_string(),
+    }
+}
+
+/// An IP protocol number with its name, for RAW sockets (`icmp(1)`).
+pub fn protocol_name(n: u16) -> String {
+    let name = match n {
+        0 => return "*".into(),
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        17 => "udp",
+        58 => "ipv6-icmp",
+        255 => "raw",
+        _ => return n.to_string(),
+    };
+    format!("{name}({n})")
+}
+
+/// The PID/Process cell: `1234/nginx,1235/nginx`, `-` when hidden (not root), `(none)` when no
+/// process holds it.
+pub fn owners_text(s: &Socket, snap: &Snapshot) -> String {
+    match &s.owners {
+        Owners::Hidden => "-".into(),
+        Owners::None => "(none)".into(),
+        Owners::Known(pids) => pids
+            .iter()
+            .map(|pid| match snap.processes.get(pid) {
+                Some(p) => format!("{pid}/{}", p.name),
+                None => pid.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+/// The User cell: the user that created the socket, or the owner's user when the kernel does
+/// not say.
+pub fn user_text(s: &Socket, snap: &Snapshot) -> String {
+    if let Some(uid) = s.uid {
+        return snap.user_name(uid);
+    }
+    s.owners
+        .pids()
+        .first()
+        .and_then(|p| snap.processes.get(p))
+        .map(|p| p.user.clone())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The Proto cell: `tcp`, `udp`, `raw`, or the UNIX socket type as ss names it (`u_str`).
+pub fn proto_text(s: &Socket) -> &'static str {
+    match (s.proto, s.unix_type) {
+        (Proto::Unix, Some(t)) => t.netid(),
+        (p, _) => p.name(),
+    }
+}
+
+/// A Unix time as local `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time(epoch_secs: u64) -> String {
+    let t = epoch_secs as libc::time_t;
+    // SAFETY: tm is plain data, fully written by localtime_r on success; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return epoch_secs.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
