@@ -32,10 +32,29 @@ fn committed_man_pages_are_current() {
 fn main_page_documents_exit_codes_and_privileges() {
     let pages = sockscope::man::pages().unwrap();
     let main = &pages.iter().find(|(n, _)| n == "sockscope.1").unwrap().1;
-    for needle in ["EXIT STATUS", "PRIVILEGES", "CAP_SYS_PTRACE", "owners_hidden", "EXAMPLES"] {
+    for needle in [
+        "EXIT STATUS",
+        "PRIVILEGES",
+        "CAP_SYS_PTRACE",
+        "owners_hidden",
+        "EXAMPLES",
+    ] {
         assert!(main.contains(needle), "{needle} missing from sockscope.1");
     }
-    for sub in ["list", "who", "check", "capture", "ping", "echo", "completions"] {
-        assert!(pages.iter().any(|(n, _)| *n == format!("sockscope-{sub}.1")), "no page for {sub}");
+    for sub in [
+        "list",
+        "who",
+        "check",
+        "capture",
+        "ping",
+        "echo",
+        "completions",
+    ] {
+        assert!(
+            pages
+                .iter()
+                .any(|(n, _)| *n == format!("sockscope-{sub}.1")),
+            "no page for {sub}"
+        );
     }
 }

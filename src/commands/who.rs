@@ -6,7 +6,9 @@ use comfy_table::{Attribute, Cell};
 
 use crate::cli::WhoArgs;
 use crate::error::{Exit, Result};
-use crate::output::{Names, Style, endpoint_text, json, local_time, proto_text, user_text};
+use crate::output::{
+    Names, Style, endpoint_text, json, local_time, printable, proto_text, user_text,
+};
 use crate::sockets::collect::{self, OwnerScan, Query};
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
 
@@ -139,8 +141,8 @@ fn rows(snap: &Snapshot) -> Vec<[String; 9]> {
     for s in &snap.sockets {
         let base = [
             proto_text(s).to_string(),
-            endpoint_text(s, &s.local, &names),
-            endpoint_text(s, &s.remote, &names),
+            printable(&endpoint_text(s, &s.local, &names)).into_owned(),
+            printable(&endpoint_text(s, &s.remote, &names)).into_owned(),
             s.state.to_string().to_ascii_uppercase(),
         ];
         let without = |pid: &str, what: &str| {
@@ -170,13 +172,14 @@ fn rows(snap: &Snapshot) -> Vec<[String; 9]> {
                             c,
                             d,
                             pid.to_string(),
-                            p.name.clone(),
-                            p.user.clone(),
+                            printable(&p.name).into_owned(),
+                            printable(&p.user).into_owned(),
                             p.start_time.map(local_time).unwrap_or_else(|| "-".into()),
                             if p.cmdline.is_empty() {
-                                format!("[{}]", p.name)
+                                // Kernel threads have no command line; ps shows them bracketed.
+                                format!("[{}]", printable(&p.name))
                             } else {
-                                p.cmdline.clone()
+                                printable(&p.cmdline).into_owned()
                             },
                         ],
                         None => [

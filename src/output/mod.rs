@@ -154,3 +154,32 @@ pub fn local_time(epoch_secs: u64) -> String {
         tm.tm_sec
     )
 }
+
+/// Text made safe for one table cell: newlines and tabs become spaces, other control characters
+/// (which could drive the terminal) become '?'. JSON keeps the original text.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' | '\t' | '\r' => ' ',
+                c if c.is_control() => '?',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_defuses_control_characters() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("a\nb\tc"), "a b c");
+        assert_eq!(printable("evil\x1b[2Jpath"), "evil?[2Jpath");
+    }
+}

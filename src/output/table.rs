@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
-use crate::output::{Names, Style, endpoint_text, owners_text, proto_text, user_text};
+use crate::output::{Names, Style, endpoint_text, owners_text, printable, proto_text, user_text};
 use crate::sockets::{Family, Owners, Proto, Snapshot, State};
 
 /// The column headers of `list`, in the order DESIGN.md gives.
@@ -63,13 +63,13 @@ fn rows(snap: &Snapshot, names: &Names) -> Vec<[String; 8]> {
         .map(|s| {
             [
                 proto_text(s).to_string(),
-                endpoint_text(s, &s.local, names),
-                endpoint_text(s, &s.remote, names),
+                printable(&endpoint_text(s, &s.local, names)).into_owned(),
+                printable(&endpoint_text(s, &s.remote, names)).into_owned(),
                 state_text(s.state),
                 s.recv_q.to_string(),
                 s.send_q.to_string(),
-                owners_text(s, snap),
-                user_text(s, snap),
+                printable(&owners_text(s, snap)).into_owned(),
+                printable(&user_text(s, snap)).into_owned(),
             ]
         })
         .collect()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses, when they are missing:
+#   python3     independent socket peers written in the tests (holders, pre-forked servers, RAW)
+#   util-linux  setpriv, for the unprivileged runs (drop to nobody)
+#   iproute2    ss, lsof, net-tools: the peers the benchmarks compare against
+# Needs root to install; without root it only says what is missing.
+set -euo pipefail
+
+need=()
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v lsof >/dev/null 2>&1 || need+=(lsof)
+command -v netstat >/dev/null 2>&1 || need+=(net-tools)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "deps: installed ${need[*]}" >&2

@@ -1,0 +1,82 @@
+//! The command line around the commands: help, version, completions, unbuilt commands.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn help_lists_every_subcommand_and_exit_codes() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for sub in [
+        "list",
+        "who",
+        "check",
+        "capture",
+        "ping",
+        "echo",
+        "completions",
+    ] {
+        assert!(out.contains(sub), "{sub} missing from --help");
+    }
+    assert!(out.contains("Exit status"));
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("sockscope "));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("sockscope"), "{shell}");
+        assert!(
+            out.contains("listening"),
+            "{shell} completes list's options"
+        );
+    }
+    let (code, _, _) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn bash_completion_script_is_valid_bash() {
+    let (_, out, _) = run(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.bash");
+    std::fs::write(&f, out).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn commands_not_built_yet_say_so_with_exit_4() {
+    for args in [
+        vec!["check", "127.0.0.1:1"],
+        vec!["capture", "-i", "lo"],
+        vec!["ping", "127.0.0.1"],
+        vec!["echo"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 4, "{args:?}");
+        assert!(out.is_empty(), "no fake output: {out}");
+        assert!(err.contains("not implemented yet"), "{err}");
+    }
+}
+
+#[test]
+fn color_never_and_no_color() {
+    let (code, out, _) = run(&["--color", "never", "list", "-t", "-l"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains('\x1b'));
+    let out = sockscope()
+        .args(["--color", "always", "list", "--summary"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -1,0 +1,179 @@
+//! `sockscope who PORT` against real processes holding ports.
+
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
+
+use common::*;
+
+#[test]
+fn names_the_child_process_with_command_line_and_user() {
+    let h = python(PY_LISTENER, &["sockscope-who-marker"]);
+    let port = h.first_line.clone();
+    let (code, text, err) = run(&["who", &port]);
+    assert_eq!(code, 0, "{text}{err}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{port}")))
+        .unwrap_or_else(|| panic!("no row for the port:\n{text}"));
+    assert!(line.contains("LISTEN"), "{line}");
+    assert!(line.contains(&h.pid().to_string()), "{line}");
+    assert!(line.contains("python3"), "{line}");
+    assert!(
+        line.contains("sockscope-who-marker"),
+        "command line shown: {line}"
+    );
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let user = if uid == 0 {
+        "root".to_string()
+    } else {
+        String::new()
+    };
+    assert!(line.contains(&user), "{line}");
+    // The start time is shown as a date.
+    assert!(line.contains("20"), "{line}");
+
+    let (code, v) = run_json(&["who", &format!("{port}/tcp"), "--json"]);
+    assert_eq!(code, 0);
+    let r = &with_local_port(&v, port.parse().unwrap())[0];
+    let p = &r["processes"][0];
+    assert_eq!(p["pid"], h.pid());
+    assert_eq!(p["name"], "python3");
+    assert!(
+        p["cmdline"]
+            .as_str()
+            .unwrap()
+            .contains("sockscope-who-marker")
+    );
+    assert!(p["start_time"].as_u64().unwrap() > 1_600_000_000);
+}
+
+#[test]
+fn nothing_holds_the_port_exits_1() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, text, _) = run(&["who", &port.to_string()]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains(&format!("nothing holds port {port}")),
+        "{text}"
+    );
+    let (code, v) = run_json(&["who", &port.to_string(), "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn protocol_suffix_and_several_ports() {
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up = u.local_addr().unwrap().port();
+    let t = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tp = t.local_addr().unwrap().port();
+    // UDP port asked as TCP: nothing holds it.
+    let (code, text, _) = run(&["who", &format!("{up}/tcp")]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(&format!("nothing holds port {up}/tcp")));
+    let (code, text, _) = run(&["who", &format!("{up}/udp"), &tp.to_string()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{up}")) && text.contains("UNCONN"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("127.0.0.1:{tp}")) && text.contains("LISTEN"),
+        "{text}"
+    );
+    // One held, one not: exit 1, and the held one is still shown.
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, text, _) = run(&["who", &tp.to_string(), &free.to_string()]);
+    assert_eq!(code, 1);
+    assert!(text.contains(&format!("127.0.0.1:{tp}")));
+    assert!(text.contains(&format!("nothing holds port {free}")));
+}
+
+#[test]
+fn listening_socket_comes_first() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_s, _) = l.accept().unwrap();
+    let (_, text, _) = run(&["who", &port.to_string()]);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert!(rows[0].contains("LISTEN"), "{text}");
+    assert!(
+        rows.iter().skip(1).any(|r| r.contains("ESTABLISHED")),
+        "{text}"
+    );
+}
+
+#[test]
+fn prefork_children_are_found() {
+    let h = python(PY_PREFORK, &[]);
+    let mut parts = h.first_line.split_whitespace();
+    let port = parts.next().unwrap().to_string();
+    let kids: Vec<String> = parts.map(String::from).collect();
+    let (code, v) = run_json(&["who", &port, "--json"]);
+    assert_eq!(code, 0);
+    let r = &with_local_port(&v, port.parse().unwrap())[0];
+    let got = pids(r);
+    assert!(got.contains(&u64::from(h.pid())), "{r}");
+    for k in kids {
+        assert!(got.contains(&k.parse().unwrap()), "child {k} missing: {r}");
+    }
+}
+
+#[test]
+fn unprivileged_who_says_owner_is_hidden() {
+    if !privileged("who as nobody via setpriv") {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["who", &port.to_string()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the port is held even if the owner is hidden: {stdout}{stderr}"
+    );
+    assert!(stdout.contains("hidden"), "{stdout}");
+    assert!(
+        stderr.contains("root") && stderr.contains("CAP_SYS_PTRACE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_ports_exit_2() {
+    for bad in ["0", "65536", "http", "80/sctp", "-5"] {
+        let (code, _, err) = run(&["who", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("port") || err.contains("protocol") || err.contains("unexpected"),
+            "{bad}: {err}"
+        );
+    }
+    let (code, _, err) = run(&["who"]);
+    assert_eq!(code, 2, "{err}");
+}
