@@ -52,11 +52,17 @@ pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
 
 /// One collection: kernel query, socket filters, owners, owner filters, sort.
 pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result<Snapshot> {
+    // Counts need no owners unless an owner filter decides what is counted.
+    let scan = if args.summary && !filter.needs_owners() {
+        OwnerScan::None
+    } else {
+        OwnerScan::All
+    };
     let mut snap = collect::collect(
         backend,
         &filter.query(),
         &|s: &Socket| filter.keeps_socket(s),
-        OwnerScan::All,
+        scan,
     )?;
     if filter.needs_owners() {
         filter.apply(&mut snap);

@@ -2,13 +2,10 @@
 
 use std::io::Write;
 
-use comfy_table::{Attribute, Cell};
-
 use crate::cli::WhoArgs;
 use crate::error::{Exit, Result};
-use crate::output::{
-    Names, Style, endpoint_text, json, local_time, printable, proto_text, user_text,
-};
+use crate::output::grid::Grid;
+use crate::output::{Names, Style, json, local_time, proto_text, user_text, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
 
@@ -135,113 +132,57 @@ const HEADERS: [&str; 9] = [
     "Proto", "Local", "Remote", "State", "PID", "Process", "User", "Started", "Command",
 ];
 
-fn rows(snap: &Snapshot) -> Vec<[String; 9]> {
+/// One row per (socket, owning process); sockets without a visible owner get one row saying so.
+fn grid(snap: &Snapshot) -> Grid {
     let names = Names::default();
-    let mut rows = Vec::new();
+    let mut g = Grid::new(&HEADERS, &[]);
     for s in &snap.sockets {
-        let base = [
-            proto_text(s).to_string(),
-            printable(&endpoint_text(s, &s.local, &names)).into_owned(),
-            printable(&endpoint_text(s, &s.remote, &names)).into_owned(),
-            s.state.to_string().to_ascii_uppercase(),
-        ];
-        let without = |pid: &str, what: &str| {
-            let [a, b, c, d] = base.clone();
-            [
-                a,
-                b,
-                c,
-                d,
-                pid.into(),
-                what.into(),
-                user_text(s, snap),
-                "-".into(),
-                "-".into(),
-            ]
+        let socket_cells = |g: &mut Grid| {
+            g.push(proto_text(s));
+            g.push_with(|b| write_endpoint(b, s, &s.local, &names));
+            g.push_with(|b| write_endpoint(b, s, &s.remote, &names));
+            g.push(&s.state.to_string().to_ascii_uppercase());
+        };
+        let without_owner = |g: &mut Grid, what: &str| {
+            socket_cells(g);
+            for cell in ["-", what, &user_text(s, snap), "-", "-"] {
+                g.push(cell);
+            }
         };
         match &s.owners {
-            Owners::Hidden => rows.push(without("-", "(hidden: needs root)")),
-            Owners::None => rows.push(without("-", "(none)")),
+            Owners::Hidden => without_owner(&mut g, "(hidden: needs root)"),
+            Owners::None => without_owner(&mut g, "(none)"),
             Owners::Known(pids) => {
                 for pid in pids {
-                    let [a, b, c, d] = base.clone();
-                    let row = match snap.processes.get(pid) {
-                        Some(p) => [
-                            a,
-                            b,
-                            c,
-                            d,
-                            pid.to_string(),
-                            printable(&p.name).into_owned(),
-                            printable(&p.user).into_owned(),
-                            p.start_time.map(local_time).unwrap_or_else(|| "-".into()),
+                    socket_cells(&mut g);
+                    g.push_display(pid);
+                    match snap.processes.get(pid) {
+                        Some(p) => {
+                            g.push(&p.name);
+                            g.push(&p.user);
+                            g.push(&p.start_time.map(local_time).unwrap_or_else(|| "-".into()));
                             if p.cmdline.is_empty() {
                                 // Kernel threads have no command line; ps shows them bracketed.
-                                format!("[{}]", printable(&p.name))
+                                g.push(&format!("[{}]", p.name));
                             } else {
-                                printable(&p.cmdline).into_owned()
-                            },
-                        ],
-                        None => [
-                            a,
-                            b,
-                            c,
-                            d,
-                            pid.to_string(),
-                            "?".into(),
-                            "?".into(),
-                            "-".into(),
-                            "-".into(),
-                        ],
-                    };
-                    rows.push(row);
+                                g.push(&p.cmdline);
+                            }
+                        }
+                        None => {
+                            for cell in ["?", "?", "-", "-"] {
+                                g.push(cell);
+                            }
+                        }
+                    }
                 }
             }
         }
     }
-    rows
+    g
 }
 
 fn write_table(out: &mut dyn Write, snap: &Snapshot, style: &Style) -> std::io::Result<()> {
-    let rows = rows(snap);
-    if style.terminal {
-        let mut table = crate::output::table::comfy(style);
-        table.set_header(
-            HEADERS
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-        );
-        for r in rows {
-            table.add_row(r);
-        }
-        writeln!(out, "{table}")
-    } else {
-        // Plain: aligned columns, the command line last so it may hold spaces.
-        let mut widths = HEADERS.map(str::len);
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                widths[i] = widths[i].max(c.chars().count());
-            }
-        }
-        let mut line = |cells: &[String; 9]| -> std::io::Result<()> {
-            let mut s = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                s.push_str(c);
-                if i + 1 < cells.len() {
-                    s.extend(std::iter::repeat_n(
-                        ' ',
-                        widths[i].saturating_sub(c.chars().count()) + 2,
-                    ));
-                }
-            }
-            writeln!(out, "{}", s.trim_end())
-        };
-        line(&HEADERS.map(String::from))?;
-        for r in &rows {
-            line(r)?;
-        }
-        Ok(())
-    }
+    grid(snap).write(out, style, None, |_, _, c| c)
 }
 
 #[cfg(test)]

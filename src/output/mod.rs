@@ -1,6 +1,7 @@
 //! Rendering: tables (comfy-table on a terminal, plain aligned columns in a pipe) and JSON.
 //! Renderers read a [`Snapshot`](crate::sockets::Snapshot) and never touch the system.
 
+pub mod grid;
 pub mod json;
 pub mod table;
 
@@ -57,27 +58,36 @@ impl Names {
 /// Text for one end of a socket: `127.0.0.1:80`, `[::1]:80`, `0.0.0.0:*`, `/run/x.sock`,
 /// `@abstract`, `*`; with names, `localhost:http`.
 pub fn endpoint_text(s: &Socket, e: &Endpoint, names: &Names) -> String {
-    match (&e.addr, e.port) {
-        (Addr::Ip { ip, .. }, Some(port)) => {
-            let host = match names.hosts.get(ip) {
-                Some(n) => n.clone(),
-                None if ip.is_ipv6() => format!("[{}]", e.addr),
-                None => e.addr.to_string(),
-            };
-            let port = if s.proto == Proto::Raw {
-                protocol_name(port)
-            } else if port == 0 {
-                "*".to_string()
-            } else {
-                names
-                    .services
-                    .get(&(s.proto, port))
-                    .cloned()
-                    .unwrap_or_else(|| port.to_string())
-            };
-            format!("{host}:{port}")
+    let mut out = String::new();
+    write_endpoint(&mut out, s, e, names);
+    out
+}
+
+/// [`endpoint_text`], written into `out`.
+pub fn write_endpoint(out: &mut String, s: &Socket, e: &Endpoint, names: &Names) {
+    use std::fmt::Write as _;
+    let (Addr::Ip { ip, .. }, Some(port)) = (&e.addr, e.port) else {
+        let _ = write!(out, "{}", e.addr);
+        return;
+    };
+    match names.hosts.get(ip) {
+        Some(n) => out.push_str(n),
+        None if ip.is_ipv6() => {
+            let _ = write!(out, "[{}]", e.addr);
         }
-        (addr, _) => addr.to_string(),
+        None => {
+            let _ = write!(out, "{}", e.addr);
+        }
+    }
+    out.push(':');
+    if s.proto == Proto::Raw {
+        out.push_str(&protocol_name(port));
+    } else if port == 0 {
+        out.push('*');
+    } else if let Some(name) = names.services.get(&(s.proto, port)) {
+        out.push_str(name);
+    } else {
+        let _ = write!(out, "{port}");
     }
 }
 

@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+use std::collections::HashMap;
 
-use crate::output::{Names, Style, endpoint_text, owners_text, printable, proto_text, user_text};
+use comfy_table::{Attribute, Color};
+
+use crate::output::grid::Grid;
+pub use crate::output::grid::Mark;
+use crate::output::{Names, Style, owners_text, proto_text, user_text, write_endpoint};
 use crate::sockets::{Family, Owners, Proto, Snapshot, State};
 
 /// The column headers of `list`, in the order DESIGN.md gives.
@@ -20,64 +24,53 @@ pub const HEADERS: [&str; 8] = [
     "User",
 ];
 
-/// A mark in the first column of `--watch` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    Same,
-    Appeared,
-    Vanished,
-}
-
-impl Mark {
-    fn text(self) -> &'static str {
-        match self {
-            Mark::Same => " ",
-            Mark::Appeared => "+",
-            Mark::Vanished => "-",
+/// The socket table as a grid of cells.
+pub fn grid(snap: &Snapshot, names: &Names) -> Grid {
+    let mut g = Grid::new(&HEADERS, &[4, 5]);
+    g.reserve(snap.sockets.len(), 96);
+    // Most sockets share their owner with many others: format each owner once.
+    let mut owner_cache: HashMap<u32, String> = HashMap::new();
+    for s in &snap.sockets {
+        g.push(proto_text(s));
+        g.push_with(|b| write_endpoint(b, s, &s.local, names));
+        g.push_with(|b| write_endpoint(b, s, &s.remote, names));
+        g.push(state_text(s.state));
+        g.push_display(s.recv_q);
+        g.push_display(s.send_q);
+        match s.owners.pids() {
+            [pid] => {
+                let text = owner_cache
+                    .entry(*pid)
+                    .or_insert_with(|| owners_text(s, snap));
+                g.push(text);
+            }
+            _ => g.push(&owners_text(s, snap)),
+        }
+        match s.uid.and_then(|u| snap.users.get(&u)) {
+            Some(name) => g.push(name),
+            None => g.push(&user_text(s, snap)),
         }
     }
-}
-
-/// A comfy-table for the terminal: horizontal rules only, fitted to the width, coloured only
-/// when `style` says so.
-pub fn comfy(style: &Style) -> Table {
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(width) = style.width {
-        table.set_width(width);
-    }
-    if style.color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table
-}
-
-/// One rendered row: the cells, as text.
-fn rows(snap: &Snapshot, names: &Names) -> Vec<[String; 8]> {
-    snap.sockets
-        .iter()
-        .map(|s| {
-            [
-                proto_text(s).to_string(),
-                printable(&endpoint_text(s, &s.local, names)).into_owned(),
-                printable(&endpoint_text(s, &s.remote, names)).into_owned(),
-                state_text(s.state),
-                s.recv_q.to_string(),
-                s.send_q.to_string(),
-                printable(&owners_text(s, snap)).into_owned(),
-                printable(&user_text(s, snap)).into_owned(),
-            ]
-        })
-        .collect()
+    g
 }
 
 /// Upper-case state, as ss and netstat print it (`LISTEN`, `ESTABLISHED`, `TIME-WAIT`).
-fn state_text(s: State) -> String {
-    s.to_string().to_ascii_uppercase()
+fn state_text(s: State) -> &'static str {
+    match s {
+        State::Established => "ESTABLISHED",
+        State::SynSent => "SYN-SENT",
+        State::SynRecv => "SYN-RECV",
+        State::FinWait1 => "FIN-WAIT-1",
+        State::FinWait2 => "FIN-WAIT-2",
+        State::TimeWait => "TIME-WAIT",
+        State::Close => "CLOSE",
+        State::CloseWait => "CLOSE-WAIT",
+        State::LastAck => "LAST-ACK",
+        State::Listen => "LISTEN",
+        State::Closing => "CLOSING",
+        State::Unconn => "UNCONN",
+        State::Unknown(_) => "UNKNOWN",
+    }
 }
 
 /// Writes the socket table; `marks` (for --watch) adds a first column of +/-.
@@ -88,111 +81,25 @@ pub fn write_sockets(
     style: &Style,
     marks: Option<&[Mark]>,
 ) -> io::Result<()> {
-    let rows = rows(snap, names);
-    if style.terminal {
-        write_comfy(w, snap, &rows, style, marks)
-    } else {
-        write_plain(w, &rows, marks)
-    }
-}
-
-fn write_comfy(
-    w: &mut dyn Write,
-    snap: &Snapshot,
-    rows: &[[String; 8]],
-    style: &Style,
-    marks: Option<&[Mark]>,
-) -> io::Result<()> {
-    let mut table = comfy(style);
-    let mut header: Vec<Cell> = Vec::new();
-    if marks.is_some() {
-        header.push(Cell::new(""));
-    }
-    header.extend(
-        HEADERS
-            .iter()
-            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-    );
-    table.set_header(header);
-    for (i, row) in rows.iter().enumerate() {
-        let s = &snap.sockets[i];
-        let mark = marks.and_then(|m| m.get(i).copied());
-        let mut cells: Vec<Cell> = Vec::new();
-        if let Some(m) = mark {
-            let c = Cell::new(m.text());
-            cells.push(match m {
-                Mark::Appeared if style.color => c.fg(Color::Green),
-                Mark::Vanished if style.color => c.fg(Color::Red),
+    let g = grid(snap, names);
+    g.write(w, style, marks, |row, col, c| {
+        let s = &snap.sockets[row];
+        let c = match col {
+            3 => match s.state {
+                State::Listen => c.fg(Color::Green),
+                State::Established => c.fg(Color::Cyan),
+                State::TimeWait | State::Close | State::CloseWait => c.fg(Color::DarkGrey),
+                State::SynSent | State::SynRecv => c.fg(Color::Yellow),
                 _ => c,
-            });
+            },
+            6 if s.owners == Owners::Hidden => c.fg(Color::Yellow),
+            _ => c,
+        };
+        match marks.and_then(|m| m.get(row)) {
+            Some(Mark::Vanished) => c.add_attribute(Attribute::Dim),
+            _ => c,
         }
-        for (col, text) in row.iter().enumerate() {
-            let mut c = Cell::new(text);
-            if col == 4 || col == 5 {
-                c = c.set_alignment(CellAlignment::Right);
-            }
-            if style.color {
-                if col == 3 {
-                    c = match s.state {
-                        State::Listen => c.fg(Color::Green),
-                        State::Established => c.fg(Color::Cyan),
-                        State::TimeWait | State::Close | State::CloseWait => c.fg(Color::DarkGrey),
-                        State::SynSent | State::SynRecv => c.fg(Color::Yellow),
-                        _ => c,
-                    };
-                }
-                if col == 6 && s.owners == Owners::Hidden {
-                    c = c.fg(Color::Yellow);
-                }
-                if mark == Some(Mark::Vanished) {
-                    c = c.add_attribute(Attribute::Dim);
-                }
-            }
-            cells.push(c);
-        }
-        table.add_row(cells);
-    }
-    writeln!(w, "{table}")
-}
-
-/// Plain columns: padded to the widest cell, queues right-aligned, no trailing spaces.
-fn write_plain(w: &mut dyn Write, rows: &[[String; 8]], marks: Option<&[Mark]>) -> io::Result<()> {
-    let mut widths = HEADERS.map(str::len);
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let headers = HEADERS.map(String::from);
-    let mut line = String::with_capacity(256);
-    let mut emit = |w: &mut dyn Write, mark: Option<Mark>, row: &[String; 8]| -> io::Result<()> {
-        line.clear();
-        if let Some(m) = mark {
-            line.push_str(m.text());
-            line.push(' ');
-        }
-        for (i, cell) in row.iter().enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            let right = i == 4 || i == 5;
-            if right {
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                if !right {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-                line.push_str("  ");
-            }
-        }
-        line.push('\n');
-        w.write_all(line.as_bytes())
-    };
-    emit(w, marks.map(|_| Mark::Same), &headers)?;
-    for (i, row) in rows.iter().enumerate() {
-        emit(w, marks.and_then(|m| m.get(i).copied()), row)?;
-    }
-    Ok(())
+    })
 }
 
 /// Counts per protocol and state (`--summary`), in the manner of `ss -s`.
@@ -234,56 +141,16 @@ pub fn summary(snap: &Snapshot) -> Vec<SummaryRow> {
 pub fn write_summary(w: &mut dyn Write, rows: &[SummaryRow], style: &Style) -> io::Result<()> {
     let total: usize = rows.iter().map(|r| r.total).sum();
     writeln!(w, "Total: {total} sockets")?;
-    let cells: Vec<[String; 5]> = rows
-        .iter()
-        .map(|r| {
-            let states = r
-                .states
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            [
-                r.proto.clone(),
-                r.total.to_string(),
-                r.ipv4.to_string(),
-                r.ipv6.to_string(),
-                states,
-            ]
-        })
-        .collect();
-    let headers = ["Proto", "Total", "IPv4", "IPv6", "States"];
-    if style.terminal {
-        let mut table = comfy(style);
-        table.set_header(headers);
-        for row in cells {
-            table.add_row(row);
-        }
-        writeln!(w, "{table}")
-    } else {
-        let mut widths = headers.map(str::len);
-        for row in &cells {
-            for (i, c) in row.iter().enumerate() {
-                widths[i] = widths[i].max(c.len());
-            }
-        }
-        let line = |cols: [&str; 5]| {
-            let mut s = String::new();
-            for (i, c) in cols.iter().enumerate() {
-                if i + 1 < cols.len() {
-                    s.push_str(&format!("{c:<width$}  ", width = widths[i]));
-                } else {
-                    s.push_str(c);
-                }
-            }
-            s
-        };
-        writeln!(w, "{}", line(headers))?;
-        for r in &cells {
-            writeln!(w, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]))?;
-        }
-        Ok(())
+    let mut g = Grid::new(&["Proto", "Total", "IPv4", "IPv6", "States"], &[]);
+    for r in rows {
+        g.push(&r.proto);
+        g.push_display(r.total);
+        g.push_display(r.ipv4);
+        g.push_display(r.ipv6);
+        let states: Vec<String> = r.states.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        g.push(&states.join(", "));
     }
+    g.write(w, style, None, |_, _, c| c)
 }
 
 #[cfg(test)]

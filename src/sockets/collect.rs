@@ -38,14 +38,18 @@ impl Query {
 /// A source of the socket table. On Linux this is sock_diag (plus /proc/net for RAW); elsewhere
 /// the portable netstat2 backend. Tests use netstat2 on Linux as an independent cross-check.
 pub trait Backend {
-    /// Every socket matching `query`, without owners.
-    fn sockets(&self, query: &Query) -> Result<Vec<Socket>>;
+    /// Every socket matching `query` that `keep` keeps, without owners. Filtering while reading
+    /// keeps memory proportional to what is kept, not to the whole table.
+    fn sockets(&self, query: &Query, keep: &dyn Fn(&Socket) -> bool) -> Result<Vec<Socket>>;
 }
 
 /// How to find owners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerScan {
-    /// Every process that holds any of the sockets (list).
+    /// Not at all (counts only: `list --summary`).
+    None,
+    /// Every process that holds any of the sockets (list). The /proc scan runs while the kernel
+    /// dumps the socket table, on its own threads.
     All,
     /// Stop once each socket has an owner, then look only at descendants of the owners found
     /// (who): they may share the socket, as pre-forked servers do.
@@ -72,9 +76,20 @@ pub fn collect(
     keep: &dyn Fn(&Socket) -> bool,
     scan: OwnerScan,
 ) -> Result<Snapshot> {
-    let mut sockets = backend.sockets(query)?;
-    sockets.retain(|s| keep(s));
-    let map = owners::scan(&sockets, scan)?;
+    let (mut sockets, map) = match scan {
+        OwnerScan::None => (backend.sockets(query, keep)?, OwnerMap::default()),
+        OwnerScan::All => std::thread::scope(|threads| {
+            let everything = threads.spawn(owners::scan_everything);
+            let sockets = backend.sockets(query, keep);
+            let map = everything.join().unwrap_or_default();
+            sockets.map(|s| (s, map))
+        })?,
+        OwnerScan::FirstThenDescendants => {
+            let sockets = backend.sockets(query, keep)?;
+            let map = owners::scan(&sockets, scan)?;
+            (sockets, map)
+        }
+    };
     apply_owners(&mut sockets, &map);
     let mut snapshot = process::describe(sockets, &map);
     snapshot.unreadable_processes = map.unreadable;

@@ -319,7 +319,7 @@ pub fn sort(snap: &mut Snapshot, key: SortKey) {
     };
     let mut sockets = std::mem::take(&mut snap.sockets);
     match key {
-        SortKey::Proto => sockets.sort_by(base),
+        SortKey::Proto => sockets.sort_unstable_by(base),
         SortKey::Local => sockets.sort_by(|a, b| a.local.cmp(&b.local).then_with(|| base(a, b))),
         SortKey::Remote => sockets.sort_by(|a, b| a.remote.cmp(&b.remote).then_with(|| base(a, b))),
         SortKey::Port => {

@@ -12,7 +12,7 @@ use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
 pub struct Netstat2Backend;
 
 impl Backend for Netstat2Backend {
-    fn sockets(&self, query: &Query) -> Result<Vec<Socket>> {
+    fn sockets(&self, query: &Query, keep: &dyn Fn(&Socket) -> bool) -> Result<Vec<Socket>> {
         let mut af = AddressFamilyFlags::empty();
         if query.families.contains(&Family::Inet) {
             af |= AddressFamilyFlags::IPV4;
@@ -83,7 +83,9 @@ impl Backend for Netstat2Backend {
             if !pids.is_empty() {
                 s.owners = Owners::Known(pids);
             }
-            out.push(s);
+            if keep(&s) {
+                out.push(s);
+            }
         }
         Ok(out)
     }

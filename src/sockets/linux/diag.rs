@@ -31,7 +31,12 @@ const RECV_BUF: usize = 256 * 1024;
 const DUMP_TRIES: usize = 3;
 
 /// Dumps TCP or UDP sockets of one family, with the kernel doing the state filtering.
-pub fn inet_sockets(proto: Proto, family: Family, state_mask: u32) -> Result<Vec<Socket>> {
+pub fn inet_sockets(
+    proto: Proto,
+    family: Family,
+    state_mask: u32,
+    keep: &dyn Fn(&Socket) -> bool,
+) -> Result<Vec<Socket>> {
     let (af, socket_id) = match family {
         Family::Inet => (AF_INET, SocketId::new_v4()),
         _ => (AF_INET6, SocketId::new_v6()),
@@ -51,7 +56,10 @@ pub fn inet_sockets(proto: Proto, family: Family, state_mask: u32) -> Result<Vec
     let mut out = Vec::new();
     dump(&request, &what, &mut out, |msg, out| {
         if let SockDiagMessage::InetResponse(r) = msg {
-            out.push(from_inet(&r, proto, family));
+            let s = from_inet(&r, proto, family);
+            if keep(&s) {
+                out.push(s);
+            }
         }
     })?;
     Ok(out)

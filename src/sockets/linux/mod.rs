@@ -13,23 +13,27 @@ use crate::sockets::{Proto, Socket};
 pub struct DiagBackend;
 
 impl Backend for DiagBackend {
-    fn sockets(&self, query: &Query) -> Result<Vec<Socket>> {
+    fn sockets(&self, query: &Query, keep: &dyn Fn(&Socket) -> bool) -> Result<Vec<Socket>> {
         let mut out = Vec::new();
         for &proto in &query.protocols {
             match proto {
                 Proto::Tcp | Proto::Udp => {
                     for &family in &query.families {
-                        out.extend(diag::inet_sockets(proto, family, query.state_mask)?);
+                        out.extend(diag::inet_sockets(proto, family, query.state_mask, keep)?);
                     }
                 }
-                Proto::Unix => out.extend(diag::unix_sockets(query.state_mask)?),
+                Proto::Unix => out.extend(
+                    diag::unix_sockets(query.state_mask)?
+                        .into_iter()
+                        .filter(|s| keep(s)),
+                ),
                 Proto::Raw => {
                     for &family in &query.families {
                         let mask = query.state_mask;
                         out.extend(
-                            procnet::raw_sockets(family)?
-                                .into_iter()
-                                .filter(|s| mask & (1u32 << s.state.kernel_number()) != 0),
+                            procnet::raw_sockets(family)?.into_iter().filter(|s| {
+                                mask & (1u32 << s.state.kernel_number()) != 0 && keep(s)
+                            }),
                         );
                     }
                 }

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sockets::collect::OwnerScan;
 use crate::sockets::owners::OwnerMap;
@@ -27,32 +27,58 @@ enum FdScan {
     Gone,
 }
 
-/// Scans processes for descriptors of the `wanted` inodes.
+/// Owners of every socket on the system, from every process, in parallel over the cores. It
+/// needs no list of sockets, so it can run while the socket table is being dumped.
+pub fn scan_everything() -> OwnerMap {
+    scan_parallel(&list_pids(), None, false).0
+}
+
+/// Owners of the `wanted` inodes: every process (`All`), or stopping early (`who`).
 pub fn scan(wanted: &HashSet<u64>, mode: OwnerScan) -> OwnerMap {
     let pids = list_pids();
     match mode {
-        OwnerScan::All => scan_all(&pids, wanted),
         OwnerScan::FirstThenDescendants => scan_until_found(&pids, wanted),
+        _ => scan_parallel(&pids, Some(wanted), false).0,
     }
 }
 
-/// Every process, in parallel over the available cores.
-fn scan_all(pids: &[u32], wanted: &HashSet<u64>) -> OwnerMap {
+/// Scans `pids` on every core; `wanted: None` records every socket. With `stop_when_found`,
+/// the workers stop taking new processes once every wanted inode has an owner. Returns the map
+/// and the index of the first process no worker took (every process before it was scanned
+/// completely).
+fn scan_parallel(
+    pids: &[u32],
+    wanted: Option<&HashSet<u64>>,
+    stop_when_found: bool,
+) -> (OwnerMap, usize) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8)
         .min(pids.len().max(1));
+    let want = wanted.map_or(usize::MAX, HashSet::len);
     let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
     let result = Mutex::new(OwnerMap::default());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 let mut local = OwnerMap::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                while !stop.load(Ordering::Acquire) {
+                    let i = next.fetch_add(1, Ordering::AcqRel);
                     let Some(&pid) = pids.get(i) else { break };
-                    record(&mut local, pid, scan_process(pid, wanted));
+                    let found = scan_process(pid, wanted);
+                    if !stop_when_found {
+                        record(&mut local, pid, found);
+                        continue;
+                    }
+                    // Early stop needs the shared count: merge as soon as something is found.
+                    if let Ok(mut all) = result.lock() {
+                        record(&mut all, pid, found);
+                        if all.owners.len() >= want {
+                            stop.store(true, Ordering::Release);
+                        }
+                    }
                 }
                 if let Ok(mut all) = result.lock() {
                     merge(&mut all, local);
@@ -60,25 +86,19 @@ fn scan_all(pids: &[u32], wanted: &HashSet<u64>) -> OwnerMap {
             });
         }
     });
+    let taken = next.load(Ordering::Acquire).min(pids.len());
     let mut map = result.into_inner().unwrap_or_default();
     for owners in map.owners.values_mut() {
         owners.sort_unstable();
     }
-    map
+    (map, taken)
 }
 
 /// For `who`: stop as soon as every wanted inode has an owner, then look only at descendants of
 /// the owners found, which may share the socket (pre-forked servers, socket activation).
 fn scan_until_found(pids: &[u32], wanted: &HashSet<u64>) -> OwnerMap {
-    let mut map = OwnerMap::default();
-    let mut rest = pids.iter();
-    for &pid in rest.by_ref() {
-        record(&mut map, pid, scan_process(pid, wanted));
-        if map.owners.len() == wanted.len() {
-            break;
-        }
-    }
-    let remaining: Vec<u32> = rest.copied().collect();
+    let (mut map, taken) = scan_parallel(pids, Some(wanted), true);
+    let remaining = &pids[taken..];
     if remaining.is_empty() {
         return map;
     }
@@ -87,9 +107,9 @@ fn scan_until_found(pids: &[u32], wanted: &HashSet<u64>) -> OwnerMap {
         .iter()
         .filter_map(|&p| parent_of(p).map(|pp| (p, pp)))
         .collect();
-    for pid in remaining {
+    for &pid in remaining {
         if descends_from(pid, &owners, &parents) {
-            record(&mut map, pid, scan_process(pid, wanted));
+            record(&mut map, pid, scan_process(pid, Some(wanted)));
         }
     }
     for o in map.owners.values_mut() {
@@ -151,7 +171,7 @@ fn list_pids() -> Vec<u32> {
     pids
 }
 
-fn scan_process(pid: u32, wanted: &HashSet<u64>) -> FdScan {
+fn scan_process(pid: u32, wanted: Option<&HashSet<u64>>) -> FdScan {
     let dir_path = format!("/proc/{pid}/fd");
     let dir = match std::fs::read_dir(&dir_path) {
         Ok(d) => d,
@@ -182,7 +202,7 @@ fn scan_process(pid: u32, wanted: &HashSet<u64>) -> FdScan {
             continue;
         }
         if let Some(inode) = socket_inode(&buf[..n as usize])
-            && wanted.contains(&inode)
+            && wanted.is_none_or(|w| w.contains(&inode))
         {
             found.push(inode);
         }
@@ -256,5 +276,6 @@ mod tests {
             let map = scan(&wanted, mode);
             assert!(map.owners[&inode].contains(&me), "{mode:?}: {map:?}");
         }
+        assert!(scan_everything().owners[&inode].contains(&me));
     }
 }

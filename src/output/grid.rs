@@ -1,0 +1,258 @@
+//! A grid of text cells, stored compactly (one string for every cell, plus end offsets), so a
+//! table of 100,000 sockets costs about the size of its text, not eight heap strings per row.
+//! It renders as plain aligned columns (pipes) or as a comfy-table (terminals).
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use comfy_table::{Attribute, Cell, CellAlignment, Table};
+
+use crate::output::{Style, printable};
+
+/// A mark in the first column of `--watch` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Same,
+    Appeared,
+    Vanished,
+}
+
+impl Mark {
+    /// The one-character text of the mark.
+    pub fn text(self) -> &'static str {
+        match self {
+            Mark::Same => " ",
+            Mark::Appeared => "+",
+            Mark::Vanished => "-",
+        }
+    }
+}
+
+/// Cells in rows; every cell is made printable as it is added.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    headers: Vec<&'static str>,
+    right: Vec<bool>,
+    text: String,
+    ends: Vec<u32>,
+    widths: Vec<usize>,
+}
+
+impl Grid {
+    /// A grid with these headers; `right` names the right-aligned (numeric) columns.
+    pub fn new(headers: &[&'static str], right: &[usize]) -> Grid {
+        Grid {
+            headers: headers.to_vec(),
+            right: (0..headers.len()).map(|i| right.contains(&i)).collect(),
+            text: String::new(),
+            ends: Vec::new(),
+            widths: headers.iter().map(|h| h.chars().count()).collect(),
+        }
+    }
+
+    /// Reserves room for `rows` rows of about `bytes_per_row` bytes.
+    pub fn reserve(&mut self, rows: usize, bytes_per_row: usize) {
+        self.text.reserve(rows * bytes_per_row);
+        self.ends.reserve(rows * self.headers.len());
+    }
+
+    /// Appends the next cell, in row order.
+    pub fn push(&mut self, cell: &str) {
+        self.push_with(|buf| buf.push_str(cell));
+    }
+
+    /// Appends the next cell, written by `write` straight into the grid's buffer.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        if self.text[start..].chars().any(char::is_control) {
+            let clean = printable(&self.text[start..]).into_owned();
+            self.text.truncate(start);
+            self.text.push_str(&clean);
+        }
+        let cell = &self.text[start..];
+        let width = if cell.is_ascii() {
+            cell.len()
+        } else {
+            cell.chars().count()
+        };
+        let col = self.ends.len() % self.headers.len();
+        self.widths[col] = self.widths[col].max(width);
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    /// Appends a cell from anything that displays.
+    pub fn push_display(&mut self, value: impl std::fmt::Display) {
+        self.push_with(|buf| {
+            let _ = write!(buf, "{value}");
+        });
+    }
+
+    /// Number of complete rows.
+    pub fn rows(&self) -> usize {
+        self.ends.len() / self.headers.len()
+    }
+
+    /// The text of one cell.
+    pub fn cell(&self, row: usize, col: usize) -> &str {
+        let i = row * self.headers.len() + col;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// Plain columns, padded to the widest cell, numbers right-aligned, no trailing spaces;
+    /// `marks` (for --watch) adds a first column of +/-.
+    pub fn write_plain(&self, w: &mut dyn Write, marks: Option<&[Mark]>) -> io::Result<()> {
+        let cols = self.headers.len();
+        let mut line = String::with_capacity(256);
+        for row in 0..=self.rows() {
+            line.clear();
+            // Row 0 is the header line.
+            let cell = |col: usize| {
+                if row == 0 {
+                    self.headers[col]
+                } else {
+                    self.cell(row - 1, col)
+                }
+            };
+            if let Some(m) = marks {
+                let mark = if row == 0 {
+                    Mark::Same
+                } else {
+                    m.get(row - 1).copied().unwrap_or(Mark::Same)
+                };
+                line.push_str(mark.text());
+                line.push(' ');
+            }
+            for col in 0..cols {
+                let text = cell(col);
+                let width = if text.is_ascii() {
+                    text.len()
+                } else {
+                    text.chars().count()
+                };
+                let pad = self.widths[col].saturating_sub(width);
+                let last = col + 1 == cols;
+                if self.right[col] {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+                line.push_str(text);
+                if !last {
+                    if !self.right[col] {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                    line.push_str("  ");
+                }
+            }
+            let trimmed = line.trim_end();
+            w.write_all(trimmed.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// A comfy-table of the grid for a terminal; `decorate` may colour a cell (row, column).
+    pub fn comfy(
+        &self,
+        style: &Style,
+        marks: Option<&[Mark]>,
+        decorate: impl Fn(usize, usize, Cell) -> Cell,
+    ) -> Table {
+        let mut table = comfy_table(style);
+        let mut header: Vec<Cell> = Vec::new();
+        if marks.is_some() {
+            header.push(Cell::new(""));
+        }
+        header.extend(
+            self.headers
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
+        table.set_header(header);
+        for row in 0..self.rows() {
+            let mut cells: Vec<Cell> = Vec::new();
+            if let Some(m) = marks {
+                cells.push(Cell::new(m.get(row).copied().unwrap_or(Mark::Same).text()));
+            }
+            for col in 0..self.headers.len() {
+                let mut c = Cell::new(self.cell(row, col));
+                if self.right[col] {
+                    c = c.set_alignment(CellAlignment::Right);
+                }
+                cells.push(if style.color {
+                    decorate(row, col, c)
+                } else {
+                    c
+                });
+            }
+            table.add_row(cells);
+        }
+        table
+    }
+
+    /// Writes the grid as the style says: comfy-table on a terminal, plain columns otherwise.
+    pub fn write(
+        &self,
+        w: &mut dyn Write,
+        style: &Style,
+        marks: Option<&[Mark]>,
+        decorate: impl Fn(usize, usize, Cell) -> Cell,
+    ) -> io::Result<()> {
+        if style.terminal {
+            writeln!(w, "{}", self.comfy(style, marks, decorate))
+        } else {
+            self.write_plain(w, marks)
+        }
+    }
+}
+
+/// A comfy-table for the terminal: horizontal rules only, fitted to the width, coloured only
+/// when `style` says so.
+pub fn comfy_table(style: &Style) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if let Some(width) = style.width {
+        table.set_width(width);
+    }
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_round_trip_and_align() {
+        let mut g = Grid::new(&["Name", "N", "Last"], &[1]);
+        for (a, b, c) in [("x", "1", "tail one"), ("longer", "200", "t")] {
+            g.push(a);
+            g.push(b);
+            g.push(c);
+        }
+        assert_eq!(g.rows(), 2);
+        assert_eq!(g.cell(1, 0), "longer");
+        assert_eq!(g.cell(0, 2), "tail one");
+        let mut out = Vec::new();
+        g.write_plain(&mut out, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "Name      N  Last\nx         1  tail one\nlonger  200  t\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_defused() {
+        let mut g = Grid::new(&["A"], &[]);
+        g.push("evil\x1b[2J\nline");
+        assert_eq!(g.cell(0, 0), "evil?[2J line");
+    }
+}
