@@ -40,7 +40,10 @@ pub enum Error {
     Privilege { what: String, remedy: String },
 
     /// Reading the kernel's socket tables failed (exit 4).
-    #[error("cannot read the kernel's socket table ({what}): {source}")]
+    #[error(
+        "cannot read the kernel's socket table ({what}): {source}{}",
+        table_hint(source)
+    )]
     SocketTable {
         what: String,
         #[source]
@@ -91,6 +94,21 @@ impl From<io::Error> for Error {
     /// I/O errors that reach the top untyped come from writing output.
     fn from(e: io::Error) -> Self {
         Error::Output(e)
+    }
+}
+
+/// What to do about a failed socket-table read, from the errno.
+fn table_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::EPROTONOSUPPORT) | Some(libc::EAFNOSUPPORT) => {
+            "\nthe kernel lacks sock_diag support for it: load the modules with \
+             'modprobe inet_diag tcp_diag udp_diag unix_diag', or use a kernel built with CONFIG_INET_DIAG"
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "\nthe kernel refused the request: a security policy (seccomp, SELinux, a container) may block \
+             NETLINK_SOCK_DIAG; try as root"
+        }
+        _ => "",
     }
 }
 

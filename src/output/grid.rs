@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, CellAlignment, Table};
+use comfy_table::{Attribute, Cell, CellAlignment, LineStyle, Table, TableStyle};
 
 use crate::output::{Style, printable};
 
@@ -160,6 +160,11 @@ impl Grid {
         decorate: impl Fn(usize, usize, Cell) -> Cell,
     ) -> Table {
         let mut table = comfy_table(style);
+        if self.rows() > DYNAMIC_ROWS {
+            // Fitting to the terminal width costs ~70 µs a row in comfy-table: for long tables
+            // keep natural column widths, so 100,000 sockets still print in a fraction of a second.
+            table.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+        }
         let mut header: Vec<Cell> = Vec::new();
         if marks.is_some() {
             header.push(Cell::new(""));
@@ -207,12 +212,19 @@ impl Grid {
     }
 }
 
-/// A comfy-table for the terminal: horizontal rules only, fitted to the width, coloured only
-/// when `style` says so.
+/// Tables longer than this are not fitted to the terminal width (see [`Grid::comfy`]).
+const DYNAMIC_ROWS: usize = 2000;
+
+/// Header underlined, rows dense: a socket list is read down the columns, and a rule between
+/// every row would halve what fits on the screen.
+const TABLE_STYLE: TableStyle =
+    TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
+
+/// A comfy-table for the terminal: fitted to the width, coloured only when `style` says so.
 pub fn comfy_table(style: &Style) -> Table {
     let mut table = Table::new();
     table
-        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .load_style(TABLE_STYLE)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     if let Some(width) = style.width {
         table.set_width(width);

@@ -131,6 +131,10 @@ fn dump<T>(
                     interrupted = true;
                 }
                 match msg.payload {
+                    // A dump that failed in the kernel ends with DONE carrying -errno.
+                    NetlinkPayload::Done(d) if d.code < 0 => {
+                        return Err(table_err(io::Error::from_raw_os_error(-d.code)));
+                    }
                     NetlinkPayload::Done(_) => break 'recv,
                     NetlinkPayload::Error(e) => {
                         let code = e.raw_code();
@@ -280,5 +284,44 @@ fn resolve_unix_peers(sockets: &mut [Socket]) {
         {
             s.remote.addr = name.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_errors_are_reported_not_swallowed() {
+        // No inet_diag handler exists for IP protocol 253 (reserved for experiments): the
+        // kernel answers with an error, which must surface instead of an empty table.
+        let request = SockDiagMessage::InetRequest(InetRequest {
+            family: AF_INET,
+            protocol: 253,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::all(),
+            socket_id: SocketId::new_v4(),
+        });
+        let mut out: Vec<()> = Vec::new();
+        let err =
+            dump(&request, "test", &mut out, |_, _| {}).expect_err("an error, not an empty table");
+        let text = err.to_string();
+        assert!(
+            text.contains("cannot read the kernel's socket table (test)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn dumps_our_own_listener() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let v = inet_sockets(Proto::Tcp, Family::Inet, 1 << 10, &|s| {
+            s.local.port == Some(port)
+        })
+        .unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].state, State::Listen);
+        assert!(v[0].inode > 0);
     }
 }
