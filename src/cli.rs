@@ -272,46 +272,69 @@ pub struct PingArgs {
 /// `sockscope echo`.
 #[derive(Debug, Args, Clone)]
 pub struct EchoArgs {
-    /// Address to listen on (server).
-    #[arg(short = 'l', value_name = "ADDR:PORT")]
+    /// Server: the address to listen on (ADDR:PORT, [V6ADDR]:PORT or PORT; port 0 picks a free
+    /// one). Default 127.0.0.1:7007: loopback only unless asked.
+    #[arg(
+        short = 'l',
+        long = "listen",
+        value_name = "ADDR:PORT",
+        conflicts_with = "connect"
+    )]
     pub listen: Option<String>,
-    /// TCP only.
-    #[arg(long)]
+    /// TCP only (the server serves TCP and UDP on the same port by default).
+    #[arg(long, conflicts_with_all = ["udp", "unix"])]
     pub tcp: bool,
-    /// UDP only.
-    #[arg(long)]
+    /// UDP only (server), or talk UDP (client).
+    #[arg(long, conflicts_with = "unix")]
     pub udp: bool,
-    /// A UNIX stream socket at PATH.
+    /// A UNIX stream socket at PATH (server: created, and removed again on exit; client: the
+    /// socket to connect to, with --connect and no address).
     #[arg(long, value_name = "PATH")]
     pub unix: Option<PathBuf>,
-    /// Most connections served at once.
-    #[arg(long, value_name = "N")]
-    pub max_conns: Option<usize>,
-    /// Close connections idle this long.
+    /// Server: most connections served at once; more are refused (reset), not queued.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: u64,
+    /// Server: close connections idle this long (no data either way).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
-    /// Do not log each connection.
+    /// Server: do not log each connection.
     #[arg(long)]
     pub quiet: bool,
-    /// Run as a client against HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Run as a client against HOST:PORT (with --unix PATH, no address is needed).
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "")]
     pub connect: Option<String>,
-    /// Message to send.
-    #[arg(short = 'm', value_name = "MSG")]
+    /// Client: the message to send (default: the lines of standard input).
+    #[arg(
+        short = 'm',
+        long = "message",
+        value_name = "MSG",
+        requires = "connect",
+        conflicts_with = "size"
+    )]
     pub message: Option<String>,
-    /// How many times to send it.
-    #[arg(short = 'n', value_name = "COUNT")]
-    pub count: Option<u64>,
-    /// Send BYTES random bytes instead of a message.
-    #[arg(long, value_name = "BYTES")]
-    pub size: Option<usize>,
-    /// Load mode: this many connections at once.
-    #[arg(long, value_name = "N")]
-    pub connections: Option<usize>,
-    /// Load mode: run this long.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// Client: how many times to send the message(s).
+    #[arg(short = 'n', long = "count", value_name = "COUNT", requires = "connect", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// Client: send BYTES random bytes instead of a message (load mode: the round-trip size,
+    /// default 64).
+    #[arg(long, value_name = "BYTES", requires = "connect", value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    pub size: Option<u64>,
+    /// Client load mode: this many connections at once, each doing round trips until
+    /// --duration ends (or streaming --bytes).
+    #[arg(long, value_name = "N", requires = "connect", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub connections: Option<u64>,
+    /// Client load mode: how long to run (default 10s).
+    #[arg(long, value_name = "DUR", requires = "connections", value_parser = parse_duration, conflicts_with = "bytes")]
     pub duration: Option<Duration>,
-    /// JSON output.
+    /// Client load mode: stream this many bytes through each connection (sent and read back at
+    /// once) instead of round trips.
+    #[arg(long, value_name = "BYTES", requires = "connections", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bytes: Option<u64>,
+    /// Client: how long to wait to connect and for each echo.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// JSON output (client: one document with every reply, or the load figures).
     #[arg(long)]
     pub json: bool,
 }

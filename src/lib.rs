@@ -3,9 +3,11 @@
 //! The binary is a thin layer over this library (parse, dispatch, exit code), so tests and
 //! benchmarks use the same code. See DESIGN.md for the contract.
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod duration;
+pub mod echo;
 pub mod error;
 pub mod man;
 pub mod output;

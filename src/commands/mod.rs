@@ -1,7 +1,9 @@
 //! One file per subcommand: arguments in, core calls, output out. No logic of their own beyond
 //! wiring; the logic lives in `sockets`, `output` and friends.
 
+pub mod check;
 pub mod completions;
+pub mod echo;
 pub mod list;
 pub mod who;
 
@@ -18,9 +20,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::List(args) => list::run(&args, &style, out),
         Command::Who(args) => who::run(&args, &style, out),
         Command::Completions { shell } => completions::run(shell, out),
-        Command::Check(_) => Err(Error::NotImplemented("check")),
+        Command::Check(args) => check::run(&args, &style, out),
         Command::Capture(_) => Err(Error::NotImplemented("capture")),
         Command::Ping(_) => Err(Error::NotImplemented("ping")),
-        Command::Echo(_) => Err(Error::NotImplemented("echo")),
+        Command::Echo(args) => echo::run(&args, out),
     }
 }

@@ -147,3 +147,96 @@ pub fn pids(record: &serde_json::Value) -> Vec<u64> {
         .map(|a| a.iter().filter_map(|p| p["pid"].as_u64()).collect())
         .unwrap_or_default()
 }
+
+/// A test host in its own network namespace, joined to this one by a veth pair, with addresses
+/// from 198.18.0.0/15 (the range set aside for network tests). Removed again on drop.
+pub struct TestHost {
+    pub ns: String,
+    pub host_if: String,
+    pub peer_if: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl TestHost {
+    /// Creates the namespace and link (root only; callers check `privileged` first).
+    pub fn new() -> TestHost {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = (std::process::id() % 10_000) * 10 + n;
+        let subnet = (std::process::id() + n * 37) % 250 + 1;
+        let h = TestHost {
+            ns: format!("ssc-test-{id}"),
+            host_if: format!("ssc{id}a"),
+            peer_if: format!("ssc{id}b"),
+            host_ip: format!("198.18.{subnet}.1"),
+            ns_ip: format!("198.18.{subnet}.2"),
+        };
+        let peer = h.peer_if.clone();
+        let setup = || -> Result<(), String> {
+            ip(&["netns", "add", &h.ns])?;
+            ip(&[
+                "link", "add", &h.host_if, "type", "veth", "peer", "name", &peer,
+            ])?;
+            ip(&["link", "set", &peer, "netns", &h.ns])?;
+            ip(&[
+                "addr",
+                "add",
+                &format!("{}/24", h.host_ip),
+                "dev",
+                &h.host_if,
+            ])?;
+            ip(&["link", "set", &h.host_if, "up"])?;
+            ip(&[
+                "-n",
+                &h.ns,
+                "addr",
+                "add",
+                &format!("{}/24", h.ns_ip),
+                "dev",
+                &peer,
+            ])?;
+            ip(&["-n", &h.ns, "link", "set", &peer, "up"])?;
+            ip(&["-n", &h.ns, "link", "set", "lo", "up"])
+        };
+        if let Err(e) = setup() {
+            panic!("cannot create the test host (needs root and iproute2): {e}");
+        }
+        h
+    }
+
+    /// Takes the test host's side of the link down: it goes silent.
+    pub fn link_down(&self) {
+        ip(&["-n", &self.ns, "link", "set", &self.peer_if, "down"]).expect("link down");
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns]);
+        c
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.host_if]);
+        let _ = ip(&["netns", "del", &self.ns]);
+    }
+}

@@ -1,0 +1,107 @@
+//! `sockscope check HOST:PORT…`: is a server listening?
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::check::{self, CheckTarget, TargetResult};
+use crate::cli::CheckArgs;
+use crate::error::{Error, Exit, Result};
+use crate::output::grid::Grid;
+use crate::output::{Style, json};
+
+/// How often `--wait` probes again.
+const WAIT_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs `check`.
+pub fn run(args: &CheckArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
+    let targets: Vec<CheckTarget> = args
+        .targets
+        .iter()
+        .map(|t| CheckTarget::parse(t).map_err(Error::Usage))
+        .collect::<Result<_>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let results = runtime.block_on(async {
+        let started = Instant::now();
+        let mut last_said = Instant::now();
+        loop {
+            let results = check::check_all(&targets, args.udp, args.timeout).await;
+            let all_open = results.iter().all(TargetResult::is_open);
+            let Some(wait) = args.wait else {
+                return results;
+            };
+            if all_open || started.elapsed() >= wait {
+                if !all_open {
+                    eprintln!("sockscope: gave up waiting after {wait:?}");
+                }
+                return results;
+            }
+            if last_said.elapsed() >= Duration::from_secs(1) {
+                let pending: Vec<String> = results
+                    .iter()
+                    .filter(|r| !r.is_open())
+                    .map(|r| format!("{} ({})", r.target, r.status.name()))
+                    .collect();
+                eprintln!("sockscope: waiting for {}", pending.join(", "));
+                last_said = Instant::now();
+            }
+            let left = wait.saturating_sub(started.elapsed());
+            tokio::time::sleep(WAIT_EVERY.min(left)).await;
+        }
+    });
+    if args.json {
+        json::write_value(out, &results)?;
+    } else {
+        write_table(out, &results, style)?;
+    }
+    Ok(if results.iter().all(TargetResult::is_open) {
+        Exit::Success
+    } else {
+        Exit::Negative
+    })
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    results: &[TargetResult],
+    style: &Style,
+) -> std::io::Result<()> {
+    let mut g = Grid::new(
+        &[
+            "Target",
+            "Proto",
+            "Address",
+            "Status",
+            "Time",
+            "Local socket table",
+        ],
+        &[4],
+    );
+    for r in results {
+        let note = r.note.clone().unwrap_or_default();
+        if r.addresses.is_empty() {
+            for cell in [
+                r.target.as_str(),
+                r.proto,
+                "-",
+                r.status.name(),
+                "-",
+                note.as_str(),
+            ] {
+                g.push(cell);
+            }
+            continue;
+        }
+        for (i, a) in r.addresses.iter().enumerate() {
+            g.push(if i == 0 { &r.target } else { "" });
+            g.push(r.proto);
+            g.push_display(a.addr);
+            g.push(a.status.name());
+            g.push(&a.time_ms.map_or("-".to_string(), |t| format!("{t:.2} ms")));
+            g.push(if i == 0 { &note } else { "" });
+        }
+    }
+    g.write(out, style, None, |_, _, c| c)
+}
