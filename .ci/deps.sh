@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses, when they are missing:
 #   python3     independent socket peers written in the tests (holders, pre-forked servers, RAW)
+#   iproute2    ip netns / veth for test hosts in network namespaces; ss for the benchmarks
 #   util-linux  setpriv, for the unprivileged runs (drop to nobody)
-#   iproute2    ss, lsof, net-tools: the peers the benchmarks compare against
+#   lsof, net-tools: the peers the benchmarks compare against
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
 need=()
-command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Debian's own python3 too: tests run peers as 'nobody', who cannot use a python under /root.
+{ command -v python3 >/dev/null 2>&1 && [ -x /usr/bin/python3 ]; } || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
-command -v ss >/dev/null 2>&1 || need+=(iproute2)
+{ command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; } || need+=(iproute2)
 command -v lsof >/dev/null 2>&1 || need+=(lsof)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 

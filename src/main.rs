@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Whatever was already written belongs before the error.
             let _ = out.flush();
-            eprintln!("sockscope: error: {e}");
+            let _ = writeln!(io::stderr(), "sockscope: error: {e}");
             ExitCode::from(e.exit().code())
         }
     }

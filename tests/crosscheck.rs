@@ -62,7 +62,7 @@ fn diag_and_netstat2_agree_on_our_sockets() {
     let me = std::process::id();
     for backend in [&DiagBackend as &dyn Backend, &Netstat2Backend] {
         let keep = |s: &Socket| ours(s, &locals);
-        let snap = collect::collect(backend, &q, &keep, OwnerScan::All).unwrap();
+        let snap = collect::collect(backend, &q, &keep, OwnerScan::Everything).unwrap();
         assert_eq!(snap.sockets.len(), 6);
         for s in &snap.sockets {
             assert!(s.owners.pids().contains(&me), "{s:?}");

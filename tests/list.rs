@@ -790,3 +790,218 @@ fn bad_input_exits_2_with_a_message() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn unix_socketpair_ends_name_each_other() {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let link = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&a)
+    ))
+    .unwrap();
+    let inode: u64 = link
+        .to_str()
+        .unwrap()
+        .trim_start_matches("socket:[")
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    let (_, text, _) = run(&["list", "-x"]);
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(format!("*:{inode}").as_str()))
+        .unwrap_or_else(|| panic!("no row for *:{inode}\n{text}"));
+    let peer = row.split_whitespace().nth(2).unwrap().to_string();
+    let peer_inode = peer.trim_start_matches("*:");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(peer.as_str())
+                && l.split_whitespace().nth(2) == Some(format!("*:{inode}").as_str())),
+        "{peer_inode}: {text}"
+    );
+}
+
+#[test]
+fn unknown_user_and_too_fast_watch_are_bad_input() {
+    let (code, _, err) = run(&["list", "--user", "no-such-user-here"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown user"), "{err}");
+    let (code, _, err) = run(&["list", "--watch", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--watch"), "{err}");
+}
+
+#[test]
+fn watch_summary_prints_counts() {
+    let mut child = sockscope()
+        .args(["list", "-t", "--summary", "--watch", "0.2", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(v["time"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["summary"][0]["proto"], "tcp", "{v}");
+}
+
+#[test]
+fn watch_reports_state_changes() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server_end, _) = l.accept().unwrap();
+    let mut child = sockscope()
+        .args([
+            "list",
+            "-t",
+            "--port",
+            &port.to_string(),
+            "--addr",
+            "127.0.0.1",
+            "--watch",
+            "0.2",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    drop(c); // the server end goes to CLOSE-WAIT
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            seen = v["event"] == "changed" && v["state"] == "close-wait" && v["local_port"] == port;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "no 'changed' event to close-wait");
+}
+
+#[test]
+fn quiet_watch_ends_when_the_reader_goes() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = sockscope()
+        .args([
+            "list",
+            "-t",
+            "--port",
+            &port.to_string(),
+            "--watch",
+            "0.2",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("--watch kept running with nobody reading");
+}
+
+#[test]
+fn unprivileged_owner_filters_and_non_dumpable_processes() {
+    if !privileged("owner visibility as nobody") {
+        return;
+    }
+    let nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A process of nobody's own that made itself non-dumpable: its descriptors cannot be read,
+    // so its socket's owner is hidden, not absent.
+    // Debian's python3: a pyenv shim under /root would not run as nobody.
+    let mut holder = nobody(&[
+        "/usr/bin/python3",
+        "-c",
+        "import ctypes,socket,time\nctypes.CDLL(None).prctl(4,0,0,0,0)\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen();print(s.getsockname()[1],flush=True);time.sleep(60)",
+    ]);
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().to_string();
+    let out = nobody(&[
+        env!("CARGO_BIN_EXE_sockscope"),
+        "list",
+        "-t",
+        "--port",
+        &port,
+        "--addr",
+        "127.0.0.1",
+    ])
+    .wait_with_output()
+    .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<&str> = text
+        .lines()
+        .nth(1)
+        .expect("listed")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[6], "-", "{text}");
+    // An owner filter that cannot see root's processes says so instead of an unexplained
+    // empty table.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let lp = l.local_addr().unwrap().port().to_string();
+    let me = std::process::id().to_string();
+    let out = nobody(&[
+        env!("CARGO_BIN_EXE_sockscope"),
+        "list",
+        "-t",
+        "--port",
+        &lp,
+        "--pid",
+        &me,
+    ])
+    .wait_with_output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hidden") && err.contains("CAP_SYS_PTRACE"),
+        "{err}"
+    );
+}

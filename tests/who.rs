@@ -177,3 +177,65 @@ fn bad_ports_exit_2() {
     let (code, _, err) = run(&["who"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn holder_that_is_not_a_descendant_is_found() {
+    // A hands its listening socket to an unrelated process B over a UNIX socket (SCM_RIGHTS),
+    // as servers do on a graceful reload: who must name both.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handover.sock");
+    let receiver = python(
+        r#"
+import socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen(1)
+print("ready", flush=True)
+c, _ = u.accept()
+msg, fds, flags, addr = socket.recv_fds(c, 16, 1)
+time.sleep(120)
+"#,
+        &[path.to_str().unwrap()],
+    );
+    let giver = python(
+        r#"
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[1])
+socket.send_fds(u, [b"x"], [s.fileno()])
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"#,
+        &[path.to_str().unwrap()],
+    );
+    let port = giver.first_line.clone();
+    // The receiver may take a moment to take the descriptor in.
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        let (_, v) = run_json(&["who", &port, "--json"]);
+        got = pids(&with_local_port(&v, port.parse().unwrap())[0]);
+        if got.len() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(got.contains(&u64::from(giver.pid())), "{got:?}");
+    assert!(got.contains(&u64::from(receiver.pid())), "{got:?}");
+}
+
+#[test]
+fn a_broken_stderr_is_no_crash() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let devfull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = sockscope()
+        .args(["who", &port.to_string(), "--json"])
+        .stderr(devfull)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

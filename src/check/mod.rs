@@ -439,7 +439,7 @@ fn annotate_local(r: &mut TargetResult, local: &[IpAddr], udp: bool) {
     let port = r.port;
     let keep = |s: &crate::sockets::Socket| s.local.port == Some(port);
     let backend = collect::default_backend();
-    let snap = match collect::collect(&*backend, &query, &keep, OwnerScan::FirstThenDescendants) {
+    let snap = match collect::collect(&*backend, &query, &keep, OwnerScan::Kept) {
         Ok(s) => s,
         Err(e) => {
             r.note = Some(format!("cannot read the local socket table: {e}"));

@@ -7,7 +7,7 @@ use crate::check::{self, CheckTarget, TargetResult};
 use crate::cli::CheckArgs;
 use crate::error::{Error, Exit, Result};
 use crate::output::grid::Grid;
-use crate::output::{Style, json};
+use crate::output::{Style, json, warn};
 
 /// How often `--wait` probes again.
 const WAIT_EVERY: Duration = Duration::from_millis(250);
@@ -34,7 +34,7 @@ pub fn run(args: &CheckArgs, style: &Style, out: &mut dyn Write) -> Result<Exit>
             };
             if all_open || started.elapsed() >= wait {
                 if !all_open {
-                    eprintln!("sockscope: gave up waiting after {wait:?}");
+                    warn(format_args!("gave up waiting after {wait:?}"));
                 }
                 return results;
             }
@@ -44,7 +44,7 @@ pub fn run(args: &CheckArgs, style: &Style, out: &mut dyn Write) -> Result<Exit>
                     .filter(|r| !r.is_open())
                     .map(|r| format!("{} ({})", r.target, r.status.name()))
                     .collect();
-                eprintln!("sockscope: waiting for {}", pending.join(", "));
+                warn(format_args!("waiting for {}", pending.join(", ")));
                 last_said = Instant::now();
             }
             let left = wait.saturating_sub(started.elapsed());
@@ -78,7 +78,8 @@ fn write_table(
             "Local socket table",
         ],
         &[4],
-    );
+    )
+    .wrap_column(5);
     for r in results {
         let note = r.note.clone().unwrap_or_default();
         if r.addresses.is_empty() {

@@ -10,7 +10,7 @@ use crate::cli::EchoArgs;
 use crate::echo::client::{self, LoadKind, Reply, Target};
 use crate::echo::server::{self, ServerConfig, Stats};
 use crate::error::{Error, Exit, Result};
-use crate::output::json;
+use crate::output::{json, warn};
 
 /// The default listen address: loopback, never every interface unless asked.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7007";
@@ -207,17 +207,17 @@ async fn client(args: &EchoArgs, hostport: &str, out: &mut dyn Write) -> Result<
     }
     out.flush()?;
     if let Some(e) = &report.error {
-        eprintln!("sockscope: {e}");
+        warn(format_args!("{e}"));
     } else if report.mismatched > 0 {
-        eprintln!(
-            "sockscope: mismatch: {} of {} echoes differ from what was sent",
+        warn(format_args!(
+            "mismatch: {} of {} echoes differ from what was sent",
             report.mismatched, report.sent
-        );
+        ));
     } else if report.lost > 0 {
-        eprintln!(
-            "sockscope: lost: {} of {} messages got no echo within {:?}",
+        warn(format_args!(
+            "lost: {} of {} messages got no echo within {:?}",
             report.lost, report.sent, args.timeout
-        );
+        ));
     }
     Ok(if report.ok() {
         Exit::Success
@@ -277,7 +277,7 @@ async fn load(
     }
     out.flush()?;
     if let Some(e) = &report.first_error {
-        eprintln!("sockscope: first error: {e}");
+        warn(format_args!("first error: {e}"));
     }
     Ok(if report.ok() {
         Exit::Success

@@ -1,36 +1,37 @@
 //! `sockscope list`: the socket table.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::cli::ListArgs;
-use crate::error::{Exit, Result};
-use crate::output::table::{self, Mark};
-use crate::output::{Names, Style, json, local_time};
+use crate::error::{Error, Exit, Result};
+use crate::output::table::{self, Mark, SummaryRow};
+use crate::output::{Names, Style, json, local_time, warn};
 use crate::sockets::collect::{self, Backend, OwnerScan};
 use crate::sockets::filter::{self, Filter};
 use crate::sockets::{HIDDEN_OWNERS_HINT, Snapshot, Socket, resolve};
 
+/// The shortest --watch interval.
+const MIN_WATCH: Duration = Duration::from_millis(100);
+
 /// Runs `list`.
 pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
-    let filter = Filter::from_args(args);
+    let filter = Filter::from_args(args)?;
     let backend = collect::default_backend();
     if let Some(every) = args.watch {
-        return watch(
-            args,
-            &filter,
-            &*backend,
-            style,
-            every.max(Duration::from_millis(100)),
-            out,
-        );
+        if every < MIN_WATCH {
+            return Err(Error::Usage(format!(
+                "--watch needs at least {MIN_WATCH:?} between refreshes"
+            )));
+        }
+        return watch(args, &filter, &*backend, style, every, out);
     }
-    let snap = gather(&*backend, &filter, args)?;
-    if snap.owners_hidden() {
-        eprintln!("sockscope: {HIDDEN_OWNERS_HINT}");
+    let (snap, hidden) = gather(&*backend, &filter, args)?;
+    if hidden {
+        warn(format_args!("{HIDDEN_OWNERS_HINT}"));
     }
     if args.summary {
         let rows = table::summary(&snap);
@@ -50,13 +51,15 @@ pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
     Ok(Exit::Success)
 }
 
-/// One collection: kernel query, socket filters, owners, owner filters, sort.
-pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result<Snapshot> {
+/// One collection: kernel query, socket filters, owners, owner filters, sort. Also says whether
+/// any owner was hidden — before the owner filters, which cannot match a hidden owner and
+/// would otherwise drop such sockets without a word.
+pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result<(Snapshot, bool)> {
     // Counts need no owners unless an owner filter decides what is counted.
     let scan = if args.summary && !filter.needs_owners() {
         OwnerScan::None
     } else {
-        OwnerScan::All
+        OwnerScan::Everything
     };
     let mut snap = collect::collect(
         backend,
@@ -64,11 +67,12 @@ pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result
         &|s: &Socket| filter.keeps_socket(s),
         scan,
     )?;
+    let hidden = snap.owners_hidden();
     if filter.needs_owners() {
         filter.apply(&mut snap);
     }
     filter::sort(&mut snap, args.sort);
-    Ok(snap)
+    Ok((snap, hidden))
 }
 
 fn names(args: &ListArgs, snap: &Snapshot) -> Names {
@@ -88,7 +92,15 @@ struct WatchEvent<'a> {
     socket: json::SocketRecord<'a>,
 }
 
-/// `--watch`: refresh until interrupted, marking sockets that appeared (+) or vanished (-).
+/// A --watch --summary line in JSON.
+#[derive(Serialize)]
+struct SummaryEvent<'a> {
+    time: f64,
+    summary: &'a [SummaryRow],
+}
+
+/// `--watch`: refresh until interrupted, marking sockets that appeared (+), vanished (-) or
+/// changed state (~). Ends quietly when the reader of a pipe goes away.
 fn watch(
     args: &ListArgs,
     filter: &Filter,
@@ -100,85 +112,131 @@ fn watch(
     let mut previous: Option<Snapshot> = None;
     let mut warned = false;
     loop {
-        let snap = gather(backend, filter, args)?;
-        if snap.owners_hidden() && !warned {
-            eprintln!("sockscope: {HIDDEN_OWNERS_HINT}");
+        let (snap, hidden) = gather(backend, filter, args)?;
+        if hidden && !warned {
+            warn(format_args!("{HIDDEN_OWNERS_HINT}"));
             warned = true;
         }
-        let (shown, marks) = diff(previous.as_ref(), &snap);
-        let names = names(args, &shown);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        if args.json {
-            for (s, m) in shown.sockets.iter().zip(&marks) {
-                let event = match (m, previous.is_some()) {
-                    (_, false) => "present",
-                    (Mark::Appeared, true) => "appeared",
-                    (Mark::Vanished, true) => "vanished",
-                    (Mark::Same, true) => continue,
-                };
-                let ev = WatchEvent {
-                    event,
-                    time: now.as_secs_f64(),
-                    socket: json::record(s, &shown, &names),
-                };
-                json::write_line(out, &ev)?;
+        let stamp = local_time(now.as_secs());
+        if style.terminal {
+            // Redraw in place: home, clear screen.
+            write!(out, "\x1b[H\x1b[2J")?;
+        }
+        if args.summary {
+            let rows = table::summary(&snap);
+            if args.json {
+                json::write_line(
+                    out,
+                    &SummaryEvent {
+                        time: now.as_secs_f64(),
+                        summary: &rows,
+                    },
+                )?;
+            } else {
+                writeln!(out, "{stamp}  every {:.1}s", every.as_secs_f64())?;
+                table::write_summary(out, &rows, style)?;
             }
         } else {
-            let appeared = marks.iter().filter(|m| **m == Mark::Appeared).count();
-            let vanished = marks.iter().filter(|m| **m == Mark::Vanished).count();
-            let stamp = local_time(now.as_secs());
-            if style.terminal {
-                // Redraw in place: home, clear screen.
-                write!(out, "\x1b[H\x1b[2J")?;
-            }
-            writeln!(
-                out,
-                "{stamp}  every {:.1}s  {} sockets  +{appeared} -{vanished}",
-                every.as_secs_f64(),
-                snap.sockets.len()
-            )?;
-            if style.terminal || previous.is_none() {
-                table::write_sockets(out, &shown, &names, style, Some(&marks))?;
+            let (shown, marks) = diff(previous.as_ref(), &snap);
+            let names = names(args, &shown);
+            if args.json {
+                for (s, m) in shown.sockets.iter().zip(&marks) {
+                    let event = match (m, previous.is_some()) {
+                        (_, false) => "present",
+                        (Mark::Appeared, true) => "appeared",
+                        (Mark::Vanished, true) => "vanished",
+                        (Mark::Changed, true) => "changed",
+                        (Mark::Same, true) => continue,
+                    };
+                    let socket = json::record(s, &shown, &names);
+                    json::write_line(
+                        out,
+                        &WatchEvent {
+                            event,
+                            time: now.as_secs_f64(),
+                            socket,
+                        },
+                    )?;
+                }
             } else {
-                // In a pipe, after the first full table, print only what changed.
-                let changed = changed_only(&shown, &marks);
-                let changed_marks: Vec<Mark> =
-                    marks.iter().copied().filter(|m| *m != Mark::Same).collect();
-                if !changed.sockets.is_empty() {
-                    table::write_sockets(out, &changed, &names, style, Some(&changed_marks))?;
+                let count = |k: Mark| marks.iter().filter(|m| **m == k).count();
+                writeln!(
+                    out,
+                    "{stamp}  every {:.1}s  {} sockets  +{} -{} ~{}",
+                    every.as_secs_f64(),
+                    snap.sockets.len(),
+                    count(Mark::Appeared),
+                    count(Mark::Vanished),
+                    count(Mark::Changed)
+                )?;
+                if style.terminal || previous.is_none() {
+                    table::write_sockets(out, &shown, &names, style, Some(&marks))?;
+                } else {
+                    // In a pipe, after the first full table, print only what changed.
+                    let (changed, changed_marks) = changed_only(&shown, &marks);
+                    if !changed.sockets.is_empty() {
+                        table::write_sockets(out, &changed, &names, style, Some(&changed_marks))?;
+                    }
                 }
             }
         }
         out.flush()?;
         previous = Some(snap);
+        if reader_gone() {
+            return Ok(Exit::Success);
+        }
         std::thread::sleep(every);
     }
 }
 
-/// The sockets to show and their marks: the current ones (marked '+' if new) followed by those
-/// that vanished since `previous` (marked '-').
+/// Whether stdout is a pipe whose reader has gone away: a quiet --watch would otherwise only
+/// notice at its next write, which may never come.
+fn reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// The sockets to show and their marks: the current ones (marked '+' if new, '~' if their
+/// state changed) followed by those that vanished since `previous` (marked '-').
 pub fn diff(previous: Option<&Snapshot>, current: &Snapshot) -> (Snapshot, Vec<Mark>) {
     let mut shown = current.clone();
     let Some(prev) = previous else {
         let n = shown.sockets.len();
         return (shown, vec![Mark::Same; n]);
     };
-    let before: HashSet<_> = prev.sockets.iter().map(Socket::identity).collect();
-    let now: HashSet<_> = current.sockets.iter().map(Socket::identity).collect();
+    let before: HashMap<_, _> = prev
+        .sockets
+        .iter()
+        .map(|s| (s.identity(), s.state))
+        .collect();
+    let now: HashMap<_, _> = current
+        .sockets
+        .iter()
+        .map(|s| (s.identity(), s.state))
+        .collect();
     let mut marks: Vec<Mark> = current
         .sockets
         .iter()
-        .map(|s| {
-            if before.contains(&s.identity()) {
-                Mark::Same
-            } else {
-                Mark::Appeared
-            }
+        .map(|s| match before.get(&s.identity()) {
+            None => Mark::Appeared,
+            Some(state) if *state != s.state => Mark::Changed,
+            Some(_) => Mark::Same,
         })
         .collect();
-    for s in prev.sockets.iter().filter(|s| !now.contains(&s.identity())) {
+    for s in prev
+        .sockets
+        .iter()
+        .filter(|s| !now.contains_key(&s.identity()))
+    {
         shown.sockets.push(s.clone());
         marks.push(Mark::Vanished);
         for pid in s.owners.pids() {
@@ -186,20 +244,26 @@ pub fn diff(previous: Option<&Snapshot>, current: &Snapshot) -> (Snapshot, Vec<M
                 shown.processes.entry(*pid).or_insert_with(|| p.clone());
             }
         }
+        if let Some(uid) = s.uid {
+            if let Some(name) = prev.users.get(&uid) {
+                shown.users.entry(uid).or_insert_with(|| name.clone());
+            }
+        }
     }
     (shown, marks)
 }
 
-fn changed_only(shown: &Snapshot, marks: &[Mark]) -> Snapshot {
+fn changed_only(shown: &Snapshot, marks: &[Mark]) -> (Snapshot, Vec<Mark>) {
     let mut s = shown.clone();
-    s.sockets = shown
+    let (sockets, kept): (Vec<Socket>, Vec<Mark>) = shown
         .sockets
         .iter()
         .zip(marks)
         .filter(|(_, m)| **m != Mark::Same)
-        .map(|(s, _)| s.clone())
-        .collect();
-    s
+        .map(|(s, m)| (s.clone(), *m))
+        .unzip();
+    s.sockets = sockets;
+    (s, kept)
 }
 
 #[cfg(test)]
@@ -208,30 +272,40 @@ mod tests {
     use crate::sockets::{Endpoint, Family, Proto, State};
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn sock(port: u16) -> Socket {
+    fn sock(port: u16, state: State) -> Socket {
         let mut s = Socket::new(
             Proto::Tcp,
             Family::Inet,
             Endpoint::ip(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
             Endpoint::ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            State::Listen,
+            state,
         );
         s.inode = u64::from(port);
+        s.uid = Some(1000);
         s
     }
 
     #[test]
-    fn diff_marks_new_and_gone() {
-        let a = Snapshot {
-            sockets: vec![sock(1), sock(2)],
+    fn diff_marks_new_gone_and_changed() {
+        let mut a = Snapshot {
+            sockets: vec![
+                sock(1, State::Listen),
+                sock(2, State::Established),
+                sock(4, State::Established),
+            ],
             ..Snapshot::default()
         };
+        a.users.insert(1000, "alice".into());
         let b = Snapshot {
-            sockets: vec![sock(2), sock(3)],
+            sockets: vec![
+                sock(2, State::Established),
+                sock(3, State::Listen),
+                sock(4, State::CloseWait),
+            ],
             ..Snapshot::default()
         };
         let (first, m0) = diff(None, &a);
-        assert_eq!(first.sockets.len(), 2);
+        assert_eq!(first.sockets.len(), 3);
         assert!(m0.iter().all(|m| *m == Mark::Same));
         let (shown, marks) = diff(Some(&a), &b);
         let ports: Vec<_> = shown
@@ -239,7 +313,18 @@ mod tests {
             .iter()
             .map(|s| s.local.port.unwrap())
             .collect();
-        assert_eq!(ports, [2, 3, 1]);
-        assert_eq!(marks, [Mark::Same, Mark::Appeared, Mark::Vanished]);
+        assert_eq!(ports, [2, 3, 4, 1]);
+        assert_eq!(
+            marks,
+            [Mark::Same, Mark::Appeared, Mark::Changed, Mark::Vanished]
+        );
+        assert_eq!(
+            shown.user_name(1000),
+            "alice",
+            "a vanished socket keeps its user's name"
+        );
+        let (changed, cm) = changed_only(&shown, &marks);
+        assert_eq!(changed.sockets.len(), 3);
+        assert_eq!(cm, [Mark::Appeared, Mark::Changed, Mark::Vanished]);
     }
 }

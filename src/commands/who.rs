@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::cli::WhoArgs;
 use crate::error::{Exit, Result};
 use crate::output::grid::Grid;
-use crate::output::{Names, Style, json, local_time, proto_text, user_text, write_endpoint};
+use crate::output::{Names, Style, json, local_time, proto_text, user_text, warn, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
 
@@ -67,7 +67,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
     };
     let backend = collect::default_backend();
     let keep = |s: &Socket| args.ports.iter().any(|q| q.matches(s));
-    let mut snap = collect::collect(&*backend, &query, &keep, OwnerScan::FirstThenDescendants)?;
+    let mut snap = collect::collect(&*backend, &query, &keep, OwnerScan::Kept)?;
     // Listening (and bound UDP) first, then connections, TIME-WAIT last.
     snap.sockets.sort_by_key(|s| {
         (
@@ -82,14 +82,13 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
     let mut exit = Exit::Success;
     let mut unheld = Vec::new();
     for q in &args.ports {
-        let held = snap
-            .sockets
-            .iter()
-            .any(|s| q.matches(s) && s.state != State::TimeWait);
+        // Held means some descriptor refers to a socket on the port. TIME-WAIT and orphaned
+        // FIN-WAIT sockets (inode 0) are remnants of closed connections that nobody holds.
+        let held = snap.sockets.iter().any(|s| q.matches(s) && s.inode != 0);
         if !held {
             exit = Exit::Negative;
-            let only_time_wait = snap.sockets.iter().any(|s| q.matches(s));
-            unheld.push((q.label(), only_time_wait));
+            let remnants = snap.sockets.iter().any(|s| q.matches(s));
+            unheld.push((q.label(), remnants));
         }
     }
     if args.json {
@@ -102,7 +101,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
             if *only_time_wait {
                 writeln!(
                     out,
-                    "nothing holds port {label} (only TIME-WAIT remnants of closed connections)"
+                    "nothing holds port {label} (only remnants of closed connections, held by no process)"
                 )?;
             } else {
                 writeln!(out, "nothing holds port {label}")?;
@@ -111,11 +110,11 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
     }
     if args.json {
         for (label, _) in &unheld {
-            eprintln!("sockscope: nothing holds port {label}");
+            warn(format_args!("nothing holds port {label}"));
         }
     }
     if snap.owners_hidden() {
-        eprintln!("sockscope: {HIDDEN_OWNERS_HINT}");
+        warn(format_args!("{HIDDEN_OWNERS_HINT}"));
     }
     Ok(exit)
 }
@@ -135,7 +134,7 @@ const HEADERS: [&str; 9] = [
 /// One row per (socket, owning process); sockets without a visible owner get one row saying so.
 fn grid(snap: &Snapshot) -> Grid {
     let names = Names::default();
-    let mut g = Grid::new(&HEADERS, &[]);
+    let mut g = Grid::new(&HEADERS, &[]).wrap_column(8);
     for s in &snap.sockets {
         let socket_cells = |g: &mut Grid| {
             g.push(proto_text(s));

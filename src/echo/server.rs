@@ -332,7 +332,8 @@ impl Ctx {
 
     fn log(&self, line: std::fmt::Arguments<'_>) {
         if !self.cfg.quiet {
-            eprintln!("{line}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 }

@@ -15,6 +15,8 @@ pub enum Mark {
     Same,
     Appeared,
     Vanished,
+    /// Same socket, new state.
+    Changed,
 }
 
 impl Mark {
@@ -24,6 +26,7 @@ impl Mark {
             Mark::Same => " ",
             Mark::Appeared => "+",
             Mark::Vanished => "-",
+            Mark::Changed => "~",
         }
     }
 }
@@ -36,6 +39,9 @@ pub struct Grid {
     text: String,
     ends: Vec<u32>,
     widths: Vec<usize>,
+    /// The one column a terminal table may wrap; the others keep their content width, so an
+    /// address or a state is never split across lines.
+    wrap: Option<usize>,
 }
 
 impl Grid {
@@ -47,7 +53,14 @@ impl Grid {
             text: String::new(),
             ends: Vec::new(),
             widths: headers.iter().map(|h| h.chars().count()).collect(),
+            wrap: None,
         }
+    }
+
+    /// Lets column `col` wrap on a narrow terminal (a process list, a command line).
+    pub fn wrap_column(mut self, col: usize) -> Grid {
+        self.wrap = Some(col);
+        self
     }
 
     /// Reserves room for `rows` rows of about `bytes_per_row` bytes.
@@ -192,6 +205,14 @@ impl Grid {
                 });
             }
             table.add_row(cells);
+        }
+        let offset = usize::from(marks.is_some());
+        for col in 0..self.headers.len() {
+            if Some(col) != self.wrap {
+                if let Some(c) = table.column_mut(col + offset) {
+                    c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+                }
+            }
         }
         table
     }

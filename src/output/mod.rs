@@ -34,11 +34,21 @@ impl Style {
             ColorChoice::Auto => terminal && !no_color,
         };
         Style {
-            terminal,
+            // --color always asks for the terminal rendering in a pipe too (`| less -R`).
+            terminal: terminal || choice == ColorChoice::Always,
             color,
-            width: None,
+            width: if terminal { terminal_width() } else { None },
         }
     }
+}
+
+/// The width of the terminal on stdout (comfy-table finds it itself only when it may style).
+fn terminal_width() -> Option<u16> {
+    // SAFETY: winsize is plain data that TIOCGWINSZ fills in on success.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a winsize for the ioctl on stdout.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col)
 }
 
 /// Names for addresses and ports, filled in by `-r`; empty means numeric output.
@@ -68,6 +78,18 @@ pub fn write_endpoint(out: &mut String, s: &Socket, e: &Endpoint, names: &Names)
     use std::fmt::Write as _;
     let (Addr::Ip { ip, .. }, Some(port)) = (&e.addr, e.port) else {
         let _ = write!(out, "{}", e.addr);
+        // An unnamed UNIX socket is known by its inode (the peer's, for the remote end), so the
+        // two ends of a socketpair can be told apart and matched, as in ss.
+        if s.proto == Proto::Unix && e.addr == Addr::Unnamed {
+            let inode = if std::ptr::eq(e, &s.local) {
+                Some(s.inode)
+            } else {
+                s.peer_inode
+            };
+            if let Some(i) = inode.filter(|&i| i != 0) {
+                let _ = write!(out, ":{i}");
+            }
+        }
         return;
     };
     match names.hosts.get(ip) {
@@ -143,6 +165,13 @@ pub fn proto_text(s: &Socket) -> &'static str {
         (Proto::Unix, Some(t)) => t.netid(),
         (p, _) => p.name(),
     }
+}
+
+/// A line on stderr, prefixed with the program's name. A stderr that cannot be written
+/// (`2>/dev/full`) is no reason to fail, let alone panic as `eprintln!` would.
+pub fn warn(message: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "sockscope: {message}");
 }
 
 /// A Unix time as local `YYYY-MM-DD HH:MM:SS`.

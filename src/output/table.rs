@@ -26,7 +26,7 @@ pub const HEADERS: [&str; 8] = [
 
 /// The socket table as a grid of cells.
 pub fn grid(snap: &Snapshot, names: &Names) -> Grid {
-    let mut g = Grid::new(&HEADERS, &[4, 5]);
+    let mut g = Grid::new(&HEADERS, &[4, 5]).wrap_column(6);
     g.reserve(snap.sockets.len(), 96);
     // Most sockets share their owner with many others: format each owner once.
     let mut owner_cache: HashMap<u32, String> = HashMap::new();
@@ -141,7 +141,7 @@ pub fn summary(snap: &Snapshot) -> Vec<SummaryRow> {
 pub fn write_summary(w: &mut dyn Write, rows: &[SummaryRow], style: &Style) -> io::Result<()> {
     let total: usize = rows.iter().map(|r| r.total).sum();
     writeln!(w, "Total: {total} sockets")?;
-    let mut g = Grid::new(&["Proto", "Total", "IPv4", "IPv6", "States"], &[]);
+    let mut g = Grid::new(&["Proto", "Total", "IPv4", "IPv6", "States"], &[]).wrap_column(4);
     for r in rows {
         g.push(&r.proto);
         g.push_display(r.total);

@@ -48,12 +48,11 @@ pub trait Backend {
 pub enum OwnerScan {
     /// Not at all (counts only: `list --summary`).
     None,
-    /// Every process that holds any of the sockets (list). The /proc scan runs while the kernel
-    /// dumps the socket table, on its own threads.
-    All,
-    /// Stop once each socket has an owner, then look only at descendants of the owners found
-    /// (who): they may share the socket, as pre-forked servers do.
-    FirstThenDescendants,
+    /// The owners of every socket (list): the /proc scan runs on its own threads while the
+    /// kernel dumps the socket table.
+    Everything,
+    /// After the dump, only the inodes of the sockets kept (who, check: few sockets).
+    Kept,
 }
 
 /// The platform's backend.
@@ -76,39 +75,44 @@ pub fn collect(
     keep: &dyn Fn(&Socket) -> bool,
     scan: OwnerScan,
 ) -> Result<Snapshot> {
-    let (mut sockets, map) = match scan {
+    let (mut sockets, mut map) = match scan {
         OwnerScan::None => (backend.sockets(query, keep)?, OwnerMap::default()),
-        OwnerScan::All => std::thread::scope(|threads| {
+        OwnerScan::Everything => std::thread::scope(|threads| {
             let everything = threads.spawn(owners::scan_everything);
             let sockets = backend.sockets(query, keep);
             let map = everything.join().unwrap_or_default();
             sockets.map(|s| (s, map))
         })?,
-        OwnerScan::FirstThenDescendants => {
+        OwnerScan::Kept => {
             let sockets = backend.sockets(query, keep)?;
-            let map = owners::scan(&sockets, scan)?;
+            let map = owners::scan(&sockets);
             (sockets, map)
         }
     };
-    apply_owners(&mut sockets, &map);
+    if scan != OwnerScan::None {
+        owners::recheck_missing(&sockets, &mut map);
+        apply_owners(&mut sockets, &map, owners::can_see_all_processes());
+    }
     let mut snapshot = process::describe(sockets, &map);
     snapshot.unreadable_processes = map.unreadable;
     Ok(snapshot)
 }
 
-/// Sets each socket's [`Owners`] from the inode map.
-pub fn apply_owners(sockets: &mut [Socket], map: &OwnerMap) {
-    let me = current_uid();
+/// Sets each socket's [`Owners`] from the inode map. A socket with a descriptor but no owner
+/// found is "no owner" only when every process could be looked into (`privileged` and nothing
+/// unreadable); otherwise its owner is hidden, not absent.
+pub fn apply_owners(sockets: &mut [Socket], map: &OwnerMap, privileged: bool) {
+    let sees_everything = privileged && map.unreadable == 0;
     for s in sockets {
         if matches!(s.owners, Owners::Known(_)) {
             continue; // the backend found them itself (netstat2)
         }
         s.owners = match map.owners.get(&s.inode) {
             Some(pids) if s.inode != 0 => Owners::Known(pids.clone()),
+            // No descriptor refers to it (TIME-WAIT, orphaned FIN-WAIT): nobody holds it.
             _ if s.inode == 0 => Owners::None,
-            // Our own sockets we can always see; other users' only if every process was readable.
-            _ if map.unreadable > 0 && s.uid != Some(me) => Owners::Hidden,
-            _ => Owners::None,
+            _ if sees_everything => Owners::None,
+            _ => Owners::Hidden,
         };
     }
 }

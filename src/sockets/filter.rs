@@ -73,9 +73,9 @@ impl PortRange {
     /// Parses `8080` or `8000-8100`.
     pub fn parse(text: &str) -> Result<PortRange, String> {
         let port = |p: &str| -> Result<u16, String> {
-            p.trim()
-                .parse::<u16>()
-                .map_err(|_| format!("'{p}' is not a port number (0-65535)"))
+            p.trim().parse::<u16>().map_err(|_| {
+                format!("'{text}' is not a port or port range (examples: 443, 8000-8100)")
+            })
         };
         match text.split_once('-') {
             Some((a, b)) => {
@@ -168,7 +168,15 @@ pub struct Filter {
 
 impl Filter {
     /// From the command line: no protocol flag means TCP and UDP; no family flag means both.
-    pub fn from_args(a: &ListArgs) -> Filter {
+    /// A --user that is neither a number nor a known user is bad input, not an empty answer.
+    pub fn from_args(a: &ListArgs) -> crate::error::Result<Filter> {
+        if let Some(u) = &a.user {
+            if u.parse::<u32>().is_err() && !crate::sockets::process::user_exists(u) {
+                return Err(crate::error::Error::Usage(format!(
+                    "unknown user '{u}' (give a user name of this system or a numeric uid)"
+                )));
+            }
+        }
         let mut protocols = Vec::new();
         for (on, p) in [
             (a.tcp, Proto::Tcp),
@@ -188,7 +196,7 @@ impl Filter {
             (false, true) => vec![Family::Inet6],
             _ => vec![Family::Inet, Family::Inet6],
         };
-        Filter {
+        Ok(Filter {
             protocols,
             families,
             listening: a.listening,
@@ -198,7 +206,7 @@ impl Filter {
             pid: a.pid,
             process: a.process.clone(),
             user: a.user.clone(),
-        }
+        })
     }
 
     /// The kernel query: protocols, families and a state mask, so the kernel drops what the
@@ -325,21 +333,46 @@ pub fn sort(snap: &mut Snapshot, key: SortKey) {
         SortKey::Port => {
             sockets.sort_by(|a, b| a.local.port.cmp(&b.local.port).then_with(|| base(a, b)))
         }
-        SortKey::State => {
-            sockets.sort_by(|a, b| a.state.name().cmp(b.state.name()).then_with(|| base(a, b)))
-        }
+        SortKey::State => sockets.sort_by(|a, b| {
+            state_rank(a.state)
+                .cmp(&state_rank(b.state))
+                .then_with(|| base(a, b))
+        }),
         SortKey::RecvQ => sockets.sort_by(|a, b| b.recv_q.cmp(&a.recv_q).then_with(|| base(a, b))),
         SortKey::SendQ => sockets.sort_by(|a, b| b.send_q.cmp(&a.send_q).then_with(|| base(a, b))),
         SortKey::Pid => {
             sockets.sort_by(|a, b| first_pid(a).cmp(&first_pid(b)).then_with(|| base(a, b)))
         }
         SortKey::Process => {
-            sockets.sort_by_cached_key(|s| (process_name(s), s.proto, s.local.clone(), s.inode))
+            // Sockets without a (visible) owner go last, as with --sort pid.
+            sockets.sort_by_cached_key(|s| {
+                let name = process_name(s);
+                (name.is_empty(), name, s.proto, s.local.clone(), s.inode)
+            })
         }
         SortKey::User => sockets.sort_by(|a, b| a.uid.cmp(&b.uid).then_with(|| base(a, b))),
         SortKey::Inode => sockets.sort_by(|a, b| a.inode.cmp(&b.inode).then_with(|| base(a, b))),
     }
     snap.sockets = sockets;
+}
+
+/// Listening first, then the life of a connection in order, the unconnected last.
+fn state_rank(s: State) -> u8 {
+    match s {
+        State::Listen => 0,
+        State::SynSent => 1,
+        State::SynRecv => 2,
+        State::Established => 3,
+        State::FinWait1 => 4,
+        State::FinWait2 => 5,
+        State::CloseWait => 6,
+        State::Closing => 7,
+        State::LastAck => 8,
+        State::TimeWait => 9,
+        State::Close => 10,
+        State::Unconn => 11,
+        State::Unknown(_) => 12,
+    }
 }
 
 #[cfg(test)]

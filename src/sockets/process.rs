@@ -76,6 +76,13 @@ pub fn describe(sockets: Vec<Socket>, _map: &OwnerMap) -> Snapshot {
     }
 }
 
+/// Whether `name` is a user of this system.
+pub fn user_exists(name: &str) -> bool {
+    Users::new_with_refreshed_list()
+        .map(|users| users.iter().any(|u| u.name() == name))
+        .unwrap_or(false)
+}
+
 fn join_cmd(parts: &[std::ffi::OsString]) -> String {
     parts
         .iter()

@@ -260,7 +260,10 @@ pub fn from_unix(r: &UnixResponse) -> Option<Socket> {
                 s.recv_q = *rq;
                 s.send_q = *wq;
             }
-            unix::nlas::Nla::Other(attr) if attr.kind() == UNIX_DIAG_UID => {
+            // The kernel sends a 4-byte uid; anything else is ignored rather than trusted.
+            unix::nlas::Nla::Other(attr)
+                if attr.kind() == UNIX_DIAG_UID && attr.value_len() == 4 =>
+            {
                 let mut v = [0u8; 4];
                 attr.emit_value(&mut v);
                 s.uid = Some(u32::from_ne_bytes(v));
