@@ -77,6 +77,34 @@ fn extra_sections() -> Roff {
         "sockscope who PORT[/tcp|/udp]... shows the sockets bound to each local port, listening sockets first, with one line per owning process: pid, name, user, start time and command line. When nothing holds a port it says so (\"nothing holds port 8080\") and exits 1; TIME-WAIT remnants alone do not count as holding it. Owners hidden for lack of privilege are shown as such, with a line on stderr. To stay fast on hosts with many sockets it stops reading /proc once every socket has an owner, then still looks at the descendants of the owners found, which may share the socket (pre-forked servers).",
     );
 
+    section(&mut r, "CHECK");
+    para(
+        &mut r,
+        "sockscope check HOST:PORT... resolves each target (A and AAAA records), probes every address with a real TCP connect and classifies it: open (with the connect time), refused (a RST: nothing listens there), timeout (no answer within --timeout: filtered, or the host is down), unreachable (ICMP or no route), dns-error. A target is open when any of its addresses is. With --udp it sends a probe datagram: an echoed reply means open, an ICMP port-unreachable closed, silence open|filtered (an open port that does not answer looks the same). For a target that is an address of this host, check also reads the local socket table: it names the listening socket and its process, or says that the port is listening only on another address (for example on 127.0.0.1 but checked on the external address, or IPv4 only and checked on ::1), or that nothing listens on it at all.",
+    );
+    para(
+        &mut r,
+        "--wait DUR probes again every 250 ms until every target is open or DUR has passed, saying on stderr what it still waits for; scripts use it to wait for a server to come up. Exit status: 0 when every target is open, 1 when any is not, 2 for bad input. --json prints one record per target: target, host, port, proto, status, time_ms, addresses (each with addr, status, time_ms, error), local, listeners (local_addr, local_port, state, serves_target, processes, owners_hidden) and note.",
+    );
+
+    section(&mut r, "ECHO");
+    para(
+        &mut r,
+        "sockscope echo runs an echo server: TCP and UDP on the same port (default 127.0.0.1:7007; -l ADDR:PORT, port 0 for any free port; it never listens on every interface unless asked, e.g. -l 0.0.0.0:7007), --tcp or --udp for one only, or --unix PATH for a UNIX stream socket (removed again on exit). The first line on stdout says what it listens on. Each TCP or UNIX connection is echoed byte for byte, in order, with TCP_NODELAY; on Linux the bytes move with splice(2) through a pipe and never through user space. Memory per connection is bounded: a peer that stops reading holds at most one pipe, and the server stops reading from it. The listen backlog is 4096, so a thousand simultaneous connects complete at once. UDP datagrams go back to their sender unchanged (never larger: no amplification).",
+    );
+    para(
+        &mut r,
+        "Limits for a shared test peer: --max-conns N (default 10000) resets connections beyond N instead of queueing them; --idle-timeout DUR closes connections with no traffic for that long. Each connection is logged on stderr when it ends (peer, bytes, duration, why) unless --quiet. SIGINT or SIGTERM stops accepting, closes every connection and prints the totals.",
+    );
+    para(
+        &mut r,
+        "sockscope echo --connect HOST:PORT is the client: it sends -m MSG (or each line of standard input, or --size N random bytes) -n COUNT times over TCP, UDP (--udp) or a UNIX socket (--connect --unix PATH), checks every echo byte for byte and prints one line per message with its round-trip time, then a summary. --timeout DUR (default 2s) bounds the connect and each echo. Exit status 0 when every echo matched, 1 on a mismatch, a lost echo or a refused connection (the message on stderr says which).",
+    );
+    para(
+        &mut r,
+        "Load mode, for benchmarks: --connections N --duration DUR runs N connections at once, each sending --size bytes (default 64) and waiting for the echo, as fast as it comes back, and reports round trips per second; --connections N --bytes B instead streams B bytes through each connection, writing and reading at once, and reports MB/s. --json prints the figures as one object.",
+    );
+
     section(&mut r, "JSON");
     para(
         &mut r,
@@ -121,7 +149,10 @@ fn extra_sections() -> Roff {
 
     section(&mut r, "EXIT STATUS");
     for (k, v) in [
-        ("0", "success, or yes (something holds the port)"),
+        (
+            "0",
+            "success, or yes (something holds the port, every target is open, every echo matched)",
+        ),
         (
             "1",
             "a negative answer: nothing holds the port, not listening, no reply, echo mismatch",
@@ -143,7 +174,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "PRIVILEGES");
     para(
         &mut r,
-        "list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+        "echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
     );
 
     section(&mut r, "ENVIRONMENT");
@@ -176,6 +207,26 @@ fn extra_sections() -> Roff {
         (
             "sockscope who 53/udp --json",
             "the same for UDP port 53, as JSON",
+        ),
+        (
+            "sockscope check db.internal:5432 --wait 30s",
+            "wait up to 30 s for a server to accept connections",
+        ),
+        (
+            "sockscope check --udp 127.0.0.1:7007",
+            "does anything answer on this UDP port?",
+        ),
+        (
+            "sockscope echo -l 127.0.0.1:0",
+            "an echo server on a free port (TCP and UDP)",
+        ),
+        (
+            "sockscope echo --connect 127.0.0.1:7007 -m hello -n 5",
+            "five echoes, checked and timed",
+        ),
+        (
+            "sockscope echo --connect 127.0.0.1:7007 --connections 1000 --duration 10s",
+            "load: round trips per second over 1000 connections",
         ),
     ] {
         r.control("TP", []).text([bold(cmd)]).text([roman(what)]);
