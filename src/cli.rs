@@ -291,8 +291,9 @@ pub struct EchoArgs {
     /// socket to connect to, with --connect and no address).
     #[arg(long, value_name = "PATH")]
     pub unix: Option<PathBuf>,
-    /// Server: most connections served at once; more are refused (reset), not queued.
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Server: most connections served at once; more are refused (reset), not queued. The
+    /// default leaves room for 10,000 held connections and more, under a 20,000-descriptor limit.
+    #[arg(long, value_name = "N", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_conns: u64,
     /// Server: close connections idle this long (no data either way).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]

@@ -94,7 +94,7 @@ fn extra_sections() -> Roff {
     );
     para(
         &mut r,
-        "Limits for a shared test peer: --max-conns N (default 10000) resets connections beyond N instead of queueing them; --idle-timeout DUR closes connections with no traffic for that long. Each connection is logged on stderr when it ends (peer, bytes, duration, why) unless --quiet. SIGINT or SIGTERM stops accepting, closes every connection and prints the totals.",
+        "Limits for a shared test peer: --max-conns N (default 16384) resets connections beyond N instead of queueing them; --idle-timeout DUR closes connections with no traffic for that long. Each connection is logged on stderr when it ends (peer, bytes, duration, why) unless --quiet. SIGINT or SIGTERM stops accepting, closes every connection and prints the totals.",
     );
     para(
         &mut r,

@@ -399,6 +399,7 @@ async fn echo_connection<S: EchoStream>(
 ) -> std::result::Result<(u64, &'static str), (u64, io::Error)> {
     let mut total = 0u64;
     let idle = ctx.cfg.idle_timeout;
+    let mut bulk = false;
     loop {
         // Wait for data, the idle timeout or shutdown.
         let ready = tokio::select! {
@@ -413,7 +414,7 @@ async fn echo_connection<S: EchoStream>(
             Some(Err(e)) => return Err((total, e)),
             Some(Ok(())) => {}
         }
-        match move_once(stream, ctx, idle).await {
+        match move_once(stream, ctx, idle, &mut bulk).await {
             Ok(0) => {
                 stream.finish();
                 return Ok((total, "closed by peer"));
@@ -440,11 +441,95 @@ async fn with_timeout<T>(limit: Option<Duration>, f: impl Future<Output = T>) ->
     }
 }
 
-/// Moves what is readable now back to the peer; 0 at EOF. Linux: through a pooled pipe with
-/// splice(2), so no byte is copied to user space and at most one pipe is held while the peer
-/// is slow to read.
-#[cfg(target_os = "linux")]
+/// A read that fills this much means bulk data (on Linux the splice path takes over); below
+/// it, a message is moved with one recv and one send through a buffer on the stack, which for
+/// small request/response traffic costs less than two splices and a pipe.
+const SMALL: usize = 16 * 1024;
+
+/// Moves what is readable now back to the peer; 0 at EOF. `bulk` remembers, per connection,
+/// whether the last read was a full buffer: then the next one goes through a pooled pipe with
+/// splice(2) (Linux), so streamed bytes are never copied to user space.
 async fn move_once<S: EchoStream>(
+    stream: &S,
+    ctx: &Ctx,
+    idle: Option<Duration>,
+    bulk: &mut bool,
+) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    if *bulk {
+        let n = splice_once(stream, ctx, idle).await?;
+        *bulk = n >= SMALL;
+        return Ok(n);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ctx, &bulk);
+    let n = copy_small(stream, idle).await?;
+    *bulk = n == SMALL;
+    Ok(n)
+}
+
+/// recv into a stack buffer and send straight back; only what the socket would not take at
+/// once is copied to the heap, to be sent when it is writable (bounded: at most SMALL bytes).
+async fn copy_small<S: EchoStream>(stream: &S, idle: Option<Duration>) -> io::Result<usize> {
+    let fd = stream.as_raw_fd();
+    let mut pending: Option<Vec<u8>> = None;
+    let n = stream.try_op(Interest::READABLE, || {
+        let mut buf = [0u8; SMALL];
+        // SAFETY: buf is writable for its length; fd is the connected stream.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n > 0 {
+            let sent = send_some(fd, &buf[..n])?;
+            if sent < n {
+                pending = Some(buf[sent..n].to_vec());
+            }
+        }
+        Ok(n)
+    })?;
+    if let Some(rest) = pending {
+        let mut off = 0;
+        while off < rest.len() {
+            match stream.try_op(Interest::WRITABLE, || send_some(fd, &rest[off..])) {
+                Ok(m) => off += m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_writable(stream, idle).await?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// send(2) without SIGPIPE; a full socket buffer is 0 bytes sent, not an error.
+fn send_some(fd: std::os::fd::RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: data is readable for its length; fd is the connected stream.
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Ok(0)
+    } else {
+        Err(e)
+    }
+}
+
+async fn wait_writable<S: EchoStream>(stream: &S, idle: Option<Duration>) -> io::Result<()> {
+    match with_timeout(idle, stream.ready_write()).await {
+        Some(r) => r,
+        None => Err(io::Error::new(io::ErrorKind::TimedOut, "peer not reading")),
+    }
+}
+
+/// Bulk: socket → pooled pipe → socket with splice(2). At most one pipe is held while the peer
+/// is slow to read, and nothing more is read from it meanwhile.
+#[cfg(target_os = "linux")]
+async fn splice_once<S: EchoStream>(
     stream: &S,
     ctx: &Ctx,
     idle: Option<Duration>,
@@ -462,64 +547,12 @@ async fn move_once<S: EchoStream>(
     while left > 0 {
         match stream.try_op(Interest::WRITABLE, || pipe.drain_to(fd, left)) {
             Ok(m) => left -= m,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match with_timeout(idle, stream.ready_write()).await {
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => return Err(e),
-                    None => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "peer not reading"));
-                    }
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(stream, idle).await?,
             // The pipe still holds data: it is dropped, not returned to the pool.
             Err(e) => return Err(e),
         }
     }
     ctx.pipes.give(pipe);
-    Ok(n)
-}
-
-/// Elsewhere: a copy through a buffer allocated only while data is in flight.
-#[cfg(not(target_os = "linux"))]
-async fn move_once<S: EchoStream>(
-    stream: &S,
-    _ctx: &Ctx,
-    idle: Option<Duration>,
-) -> io::Result<usize> {
-    let fd = stream.as_raw_fd();
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = stream.try_op(Interest::READABLE, || {
-        // SAFETY: buf is writable for its length; fd is the open stream.
-        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
-    })?;
-    let mut off = 0;
-    while off < n {
-        match stream.try_op(Interest::WRITABLE, || {
-            // SAFETY: buf[off..n] is initialised; fd is the open stream.
-            let r = unsafe { libc::write(fd, buf[off..n].as_ptr().cast(), n - off) };
-            if r < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(r as usize)
-            }
-        }) {
-            Ok(m) => off += m,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match with_timeout(idle, stream.ready_write()).await {
-                    Some(r) => r?,
-                    None => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "peer not reading"));
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
     Ok(n)
 }
 
