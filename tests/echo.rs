@@ -546,15 +546,7 @@ fn low_port_without_privilege_exits_3_with_remedy() {
     if !privileged("echo on a low port as nobody") {
         return;
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_sockscope"))
+    let out = as_nobody(env!("CARGO_BIN_EXE_sockscope"))
         .args(["echo", "-l", "127.0.0.1:7", "--tcp"])
         .stdin(Stdio::null())
         .output()

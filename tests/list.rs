@@ -558,15 +558,7 @@ fn unprivileged_run_still_lists_and_says_owners_are_hidden() {
     // Root's listener, seen by nobody: listed, owner hidden ('-'), and a hint on stderr.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_sockscope"))
+    let out = as_nobody(env!("CARGO_BIN_EXE_sockscope"))
         .args([
             "list",
             "-t",
@@ -594,15 +586,7 @@ fn unprivileged_run_still_lists_and_says_owners_are_hidden() {
         "{stderr}"
     );
     // JSON tells hidden apart from none.
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_sockscope"))
+    let out = as_nobody(env!("CARGO_BIN_EXE_sockscope"))
         .args(["list", "-t", "--port", &port.to_string(), "--json"])
         .output()
         .unwrap();
@@ -669,15 +653,7 @@ fn watch_marks_appeared_and_vanished() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(500));
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let wait_for = |event: &str| {
@@ -721,15 +697,7 @@ fn watch_in_a_pipe_prints_table_then_changes() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(500));
     let _l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -870,15 +838,7 @@ fn watch_reports_state_changes() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(600));
     drop(c); // the server end goes to CLOSE-WAIT
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -934,16 +894,8 @@ fn unprivileged_owner_filters_and_non_dumpable_processes() {
         return;
     }
     let nobody = |args: &[&str]| {
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-            ])
-            .args(args)
-            .env("NO_COLOR", "1")
+        as_nobody(args[0])
+            .args(&args[1..])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -137,15 +137,7 @@ fn unprivileged_who_says_owner_is_hidden() {
     }
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_sockscope"))
+    let out = as_nobody(env!("CARGO_BIN_EXE_sockscope"))
         .args(["who", &port.to_string()])
         .env("NO_COLOR", "1")
         .output()

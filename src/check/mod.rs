@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::net::{TcpSocket, UdpSocket};
+use tokio::net::TcpSocket;
 
 use crate::echo::client::{Failure, classify};
 use crate::sockets::collect::{self, OwnerScan, Query};
@@ -111,6 +111,26 @@ pub struct AddrResult {
     /// Connect (or UDP round-trip) time in milliseconds, when it answered.
     pub time_ms: Option<f64>,
     pub error: Option<String>,
+}
+
+impl AddrResult {
+    fn failed(addr: SocketAddr, status: Status, error: impl ToString) -> AddrResult {
+        AddrResult {
+            addr,
+            status,
+            time_ms: None,
+            error: Some(error.to_string()),
+        }
+    }
+
+    fn open(addr: SocketAddr, started: Instant) -> AddrResult {
+        AddrResult {
+            addr,
+            status: Status::Open,
+            time_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            error: None,
+        }
+    }
 }
 
 /// A local socket bound to the probed port.
@@ -244,33 +264,17 @@ pub async fn probe_tcp(addr: SocketAddr, timeout: Duration) -> AddrResult {
     } {
         Ok(s) => s,
         Err(e) => {
-            return AddrResult {
-                addr,
-                status: Status::Error,
-                time_ms: None,
-                error: Some(e.to_string()),
-            };
+            return AddrResult::failed(addr, Status::Error, e.to_string());
         }
     };
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(Ok(_stream)) => AddrResult {
+        Ok(Ok(_stream)) => AddrResult::open(addr, started),
+        Ok(Err(e)) => AddrResult::failed(addr, status_of(classify(&e)), e.to_string()),
+        Err(_) => AddrResult::failed(
             addr,
-            status: Status::Open,
-            time_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-            error: None,
-        },
-        Ok(Err(e)) => AddrResult {
-            addr,
-            status: status_of(classify(&e)),
-            time_ms: None,
-            error: Some(e.to_string()),
-        },
-        Err(_) => AddrResult {
-            addr,
-            status: Status::Timeout,
-            time_ms: None,
-            error: Some(format!("no answer within {timeout:?}")),
-        },
+            Status::Timeout,
+            format!("no answer within {timeout:?}"),
+        ),
     }
 }
 
@@ -290,39 +294,16 @@ pub const UDP_PROBE: &[u8] = b"sockscope check\n";
 /// sent twice (at 0 and half the timeout) in case the first datagram is lost.
 pub async fn probe_udp(addr: SocketAddr, timeout: Duration) -> AddrResult {
     let started = Instant::now();
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = match UdpSocket::bind(local).await {
+    let sock = match crate::echo::client::udp_connected(addr).await {
         Ok(s) => s,
         Err(e) => {
-            return AddrResult {
-                addr,
-                status: Status::Error,
-                time_ms: None,
-                error: Some(e.to_string()),
-            };
+            return AddrResult::failed(addr, udp_error(&e), e.to_string());
         }
     };
-    if let Err(e) = sock.connect(addr).await {
-        return AddrResult {
-            addr,
-            status: status_of(classify(&e)),
-            time_ms: None,
-            error: Some(e.to_string()),
-        };
-    }
     let mut buf = [0u8; 2048];
     for attempt in 0..2 {
         if let Err(e) = sock.send(UDP_PROBE).await {
-            return AddrResult {
-                addr,
-                status: udp_error(&e),
-                time_ms: None,
-                error: Some(e.to_string()),
-            };
+            return AddrResult::failed(addr, udp_error(&e), e.to_string());
         }
         let wait = if attempt == 0 {
             timeout / 2
@@ -331,32 +312,19 @@ pub async fn probe_udp(addr: SocketAddr, timeout: Duration) -> AddrResult {
         };
         match tokio::time::timeout(wait, sock.recv(&mut buf)).await {
             Ok(Ok(_)) => {
-                return AddrResult {
-                    addr,
-                    status: Status::Open,
-                    time_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-                    error: None,
-                };
+                return AddrResult::open(addr, started);
             }
             Ok(Err(e)) => {
-                return AddrResult {
-                    addr,
-                    status: udp_error(&e),
-                    time_ms: None,
-                    error: Some(e.to_string()),
-                };
+                return AddrResult::failed(addr, udp_error(&e), e.to_string());
             }
             Err(_) => {}
         }
     }
-    AddrResult {
+    AddrResult::failed(
         addr,
-        status: Status::OpenFiltered,
-        time_ms: None,
-        error: Some(format!(
-            "no reply within {timeout:?} (open but silent, or filtered)"
-        )),
-    }
+        Status::OpenFiltered,
+        format!("no reply within {timeout:?} (open but silent, or filtered)"),
+    )
 }
 
 fn udp_error(e: &std::io::Error) -> Status {

@@ -207,6 +207,44 @@ impl Report {
         }
     }
 
+    /// Records a message that got no echo in time.
+    fn lost(&mut self, seq: u64, bytes: usize) -> Reply {
+        self.lost += 1;
+        Reply {
+            seq,
+            bytes,
+            rtt_ms: None,
+            status: "lost",
+            differs_at: None,
+        }
+    }
+
+    /// Records an echo of `sent` that came back as `got` after `started`.
+    fn answered(&mut self, seq: u64, sent: &[u8], got: &[u8], started: Instant) -> Reply {
+        self.echoed += 1;
+        let differs_at = first_difference(sent, got);
+        if differs_at.is_some() {
+            self.mismatched += 1;
+        }
+        Reply {
+            seq,
+            bytes: got.len(),
+            rtt_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            status: if differs_at.is_some() {
+                "mismatch"
+            } else {
+                "ok"
+            },
+            differs_at,
+        }
+    }
+
+    /// Records a connection-level failure.
+    fn failed(&mut self, f: ConnectError) {
+        self.failure = Some(f.kind);
+        self.error = Some(f.message);
+    }
+
     /// Whether every message came back intact.
     pub fn ok(&self) -> bool {
         self.failure.is_none() && self.mismatched == 0 && self.lost == 0 && self.echoed == self.sent
@@ -299,16 +337,7 @@ async fn stream_messages<S: AsyncRead + AsyncWrite + Unpin>(
             tokio::try_join!(write, read)
         };
         let reply = match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => {
-                report.lost += 1;
-                Reply {
-                    seq,
-                    bytes: msg.len(),
-                    rtt_ms: None,
-                    status: "lost",
-                    differs_at: None,
-                }
-            }
+            Err(_) => report.lost(seq, msg.len()),
             Ok(Err(e)) => {
                 let closed = e.kind() == io::ErrorKind::UnexpectedEof;
                 report.failure = Some(if closed {
@@ -332,32 +361,7 @@ async fn stream_messages<S: AsyncRead + AsyncWrite + Unpin>(
                 report.replies.push(r);
                 return;
             }
-            Ok(Ok(_)) => {
-                let rtt = started.elapsed().as_secs_f64() * 1000.0;
-                match first_difference(msg, &buf) {
-                    None => {
-                        report.echoed += 1;
-                        Reply {
-                            seq,
-                            bytes: msg.len(),
-                            rtt_ms: Some(rtt),
-                            status: "ok",
-                            differs_at: None,
-                        }
-                    }
-                    Some(at) => {
-                        report.echoed += 1;
-                        report.mismatched += 1;
-                        Reply {
-                            seq,
-                            bytes: msg.len(),
-                            rtt_ms: Some(rtt),
-                            status: "mismatch",
-                            differs_at: Some(at),
-                        }
-                    }
-                }
-            }
+            Ok(Ok(_)) => report.answered(seq, msg, &buf, started),
         };
         each(&reply);
         let lost = reply.status == "lost";
@@ -381,32 +385,12 @@ async fn udp_messages(
 ) {
     let addr = match resolve(hostport).await {
         Ok(a) => a[0],
-        Err(e) => {
-            report.failure = Some(e.kind);
-            report.error = Some(e.message);
-            return;
-        }
+        Err(e) => return report.failed(e),
     };
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = match UdpSocket::bind(local).await {
+    let sock = match udp_connected(addr).await {
         Ok(s) => s,
-        Err(e) => {
-            report.failure = Some(Failure::Error);
-            report.error = Some(format!("udp socket: {e}"));
-            return;
-        }
+        Err(e) => return report.failed(connect_failure(&addr.to_string(), &e)),
     };
-    // Connected: ICMP port-unreachable comes back as ECONNREFUSED.
-    if let Err(e) = sock.connect(addr).await {
-        let f = connect_failure(&addr.to_string(), &e);
-        report.failure = Some(f.kind);
-        report.error = Some(f.message);
-        return;
-    }
     report.peer = Some(addr.to_string());
     let mut buf = vec![0u8; 65_536];
     let mut late: Vec<&[u8]> = Vec::new();
@@ -415,25 +399,15 @@ async fn udp_messages(
         report.sent += 1;
         let started = Instant::now();
         if let Err(e) = sock.send(msg).await {
-            let f = connect_failure(&addr.to_string(), &e);
-            report.failure = Some(f.kind);
-            report.error = Some(f.message);
-            return;
+            return report.failed(connect_failure(&addr.to_string(), &e));
         }
         let deadline = started + timeout;
         let reply = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, sock.recv(&mut buf)).await {
                 Err(_) => {
-                    report.lost += 1;
                     late.push(msg);
-                    break Reply {
-                        seq,
-                        bytes: msg.len(),
-                        rtt_ms: None,
-                        status: "lost",
-                        differs_at: None,
-                    };
+                    break report.lost(seq, msg.len());
                 }
                 Ok(Err(e)) => {
                     let f = connect_failure(&addr.to_string(), &e);
@@ -451,33 +425,26 @@ async fn udp_messages(
                     if got != msg.as_slice() && late.contains(&got) {
                         continue;
                     }
-                    let rtt = started.elapsed().as_secs_f64() * 1000.0;
-                    report.echoed += 1;
-                    break match first_difference(msg, got) {
-                        None => Reply {
-                            seq,
-                            bytes: n,
-                            rtt_ms: Some(rtt),
-                            status: "ok",
-                            differs_at: None,
-                        },
-                        Some(at) => {
-                            report.mismatched += 1;
-                            Reply {
-                                seq,
-                                bytes: n,
-                                rtt_ms: Some(rtt),
-                                status: "mismatch",
-                                differs_at: Some(at),
-                            }
-                        }
-                    };
+                    break report.answered(seq, msg, got, started);
                 }
             }
         };
         each(&reply);
         report.replies.push(reply);
     }
+}
+
+/// A UDP socket of `addr`'s family, connected to it: ICMP port-unreachable then comes back as
+/// ECONNREFUSED, and only `addr`'s datagrams are received.
+pub async fn udp_connected(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(local).await?;
+    sock.connect(addr).await?;
+    Ok(sock)
 }
 
 /// What the load mode does per connection.
@@ -750,13 +717,9 @@ async fn udp_load(
     timeout: Duration,
 ) -> Result<(), String> {
     let addr = resolve(hostport).await.map_err(|e| e.message)?[0];
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
-    sock.connect(addr).await.map_err(|e| e.to_string())?;
+    let sock = udp_connected(addr)
+        .await
+        .map_err(|e| format!("udp {addr}: {e}"))?;
     let payload = pattern(size, conn as u64 + 1);
     let mut buf = vec![0u8; size.max(1) + 1];
     while !stop.load(Ordering::Relaxed) {

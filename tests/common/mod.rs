@@ -240,3 +240,34 @@ impl Drop for TestHost {
         let _ = ip(&["netns", "del", &self.ns]);
     }
 }
+
+/// `program` run as the unprivileged user nobody (setpriv drops uid, gid, groups and every
+/// capability), with NO_COLOR set.
+pub fn as_nobody(program: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+    ])
+    .arg(program)
+    .env("NO_COLOR", "1");
+    c
+}
+
+/// The lines a child writes to stdout, as they come, on a channel (the child's stdout must be
+/// piped; a reader thread owns it).
+pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
