@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration::{parse_duration, parse_positive_duration};
 use crate::sockets::filter::{AddrFilter, PortRange, StateFilter};
 
 const AFTER_HELP: &str = "\
@@ -183,10 +183,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub udp: bool,
     /// How long one probe may take.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "2s")]
     pub timeout: Duration,
     /// Retry until every target is open or DUR has passed.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub wait: Option<Duration>,
     /// JSON output.
     #[arg(long)]
@@ -228,28 +228,28 @@ pub struct CaptureArgs {
 /// `sockscope ping`.
 #[derive(Debug, Args, Clone)]
 pub struct PingArgs {
-    /// Hosts to ping.
+    /// Hosts to ping (addresses or names); several are pinged at once.
     #[arg(required = true, value_name = "HOST")]
     pub hosts: Vec<String>,
-    /// Stop after N replies/requests.
+    /// Stop after sending N requests to each host (default: until -w or Ctrl-C).
     #[arg(short = 'c', value_name = "N")]
     pub count: Option<u64>,
-    /// Interval between requests.
+    /// Interval between requests to a host (default 1s; below 200ms needs root).
     #[arg(short = 'i', value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<Duration>,
-    /// Time to wait for each reply.
+    /// Time to wait for each reply (default 1s).
     #[arg(short = 'W', value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Deadline for the whole run.
+    /// Deadline: stop after this long, whatever is outstanding.
     #[arg(short = 'w', value_name = "DUR", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
-    /// Payload size in bytes.
+    /// Payload size in bytes (default 56; ICMP and UDP).
     #[arg(short = 's', value_name = "SIZE")]
     pub size: Option<usize>,
     /// IP time to live / hop limit.
     #[arg(short = 't', value_name = "TTL")]
     pub ttl: Option<u8>,
-    /// Quiet: only the summary.
+    /// Quiet: no line per reply, only the summary.
     #[arg(short = 'q')]
     pub quiet: bool,
     /// IPv4 only.
@@ -278,7 +278,7 @@ pub struct EchoArgs {
         short = 'l',
         long = "listen",
         value_name = "ADDR:PORT",
-        conflicts_with = "connect"
+        conflicts_with_all = ["connect", "unix"]
     )]
     pub listen: Option<String>,
     /// TCP only (the server serves TCP and UDP on the same port by default).
@@ -293,13 +293,14 @@ pub struct EchoArgs {
     pub unix: Option<PathBuf>,
     /// Server: most connections served at once; more are refused (reset), not queued. The
     /// default leaves room for 10,000 held connections and more, under a 20,000-descriptor limit.
-    #[arg(long, value_name = "N", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 16_384, conflicts_with = "connect",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub max_conns: u64,
     /// Server: close connections idle this long (no data either way).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, conflicts_with = "connect")]
     pub idle_timeout: Option<Duration>,
     /// Server: do not log each connection.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "connect")]
     pub quiet: bool,
     /// Run as a client against HOST:PORT (with --unix PATH, no address is needed).
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "")]
@@ -326,16 +327,16 @@ pub struct EchoArgs {
     #[arg(long, value_name = "N", requires = "connect", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub connections: Option<u64>,
     /// Client load mode: how long to run (default 10s).
-    #[arg(long, value_name = "DUR", requires = "connections", value_parser = parse_duration, conflicts_with = "bytes")]
+    #[arg(long, value_name = "DUR", requires = "connections", value_parser = parse_positive_duration, conflicts_with = "bytes")]
     pub duration: Option<Duration>,
     /// Client load mode: stream this many bytes through each connection (sent and read back at
     /// once) instead of round trips.
     #[arg(long, value_name = "BYTES", requires = "connections", value_parser = clap::value_parser!(u64).range(1..))]
     pub bytes: Option<u64>,
     /// Client: how long to wait to connect and for each echo.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "2s")]
     pub timeout: Duration,
     /// JSON output (client: one document with every reply, or the load figures).
-    #[arg(long)]
+    #[arg(long, requires = "connect")]
     pub json: bool,
 }

@@ -250,3 +250,37 @@ fn bad_input_exits_2() {
     let (code, _, _) = run(&["check"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn a_v6_only_listener_does_not_serve_ipv4() {
+    let h = python(
+        r#"
+import socket, time
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"#,
+        &[],
+    );
+    let (code, v) = run_json(&["check", &format!("127.0.0.1:{}", h.first_line), "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v[0]["status"], "refused");
+    assert_eq!(v[0]["listeners"][0]["serves_target"], false, "{v}");
+    assert_eq!(v[0]["listeners"][0]["v6only"], true);
+    let note = v[0]["note"].as_str().unwrap();
+    assert!(
+        note.contains("(v6-only)") && note.contains("not on 127.0.0.1"),
+        "{note}"
+    );
+    let (code, v) = run_json(&["check", &format!("[::1]:{}", h.first_line), "--json"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, _, _) = run(&[
+        "check",
+        &format!("127.0.0.1:{}", h.first_line),
+        "--wait",
+        "0",
+    ]);
+    assert_eq!(code, 2, "--wait 0 is no wait");
+}

@@ -556,3 +556,147 @@ fn low_port_without_privilege_exits_3_with_remedy() {
     assert!(err.contains("setcap cap_net_bind_service+ep"), "{err}");
     let _ = Duration::ZERO;
 }
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_client_that_never_reads_neither_spins_the_server_nor_escapes_the_idle_timeout() {
+    let srv = Server::start(&["-l", "127.0.0.1:0", "--tcp", "--idle-timeout", "1s"]);
+    // Small writes, never a read: the server's sends back fill up and must wait, not spin.
+    let code = r#"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(0.5)
+try:
+    for _ in range(4000):
+        s.send(b"x" * 1000)
+        time.sleep(0.0005)
+except (socket.timeout, BlockingIOError):
+    pass
+print("stuck", flush=True)
+s.settimeout(15)
+try:
+    while True:
+        time.sleep(0.2)
+        s.send(b"")
+        if s.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+            break
+except BlockingIOError:
+    pass
+except OSError:
+    pass
+time.sleep(15)
+"#;
+    let mut client = python(code, &[&srv.port.to_string()]);
+    assert_eq!(client.first_line, "stuck");
+    let before = cpu_ticks(srv.child.id());
+    std::thread::sleep(Duration::from_millis(800));
+    let spent = cpu_ticks(srv.child.id()) - before;
+    assert!(
+        spent < 20,
+        "the server used {spent} ticks in 0.8 s waiting on a full socket"
+    );
+    let _ = client.child.kill();
+    let (_, _, log) = srv.stop(libc::SIGTERM);
+    assert!(log.contains("idle timeout"), "{log}");
+}
+
+#[test]
+fn udp_duplicates_and_extra_tcp_bytes_are_caught() {
+    let dup = python(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    d, a = s.recvfrom(70000); s.sendto(d, a); s.sendto(d, a)
+"#,
+        &[],
+    );
+    let (code, v) = run_json(&[
+        "echo",
+        "--connect",
+        &format!("127.0.0.1:{}", dup.first_line),
+        "--udp",
+        "-m",
+        "hello",
+        "-n",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["echoed"], 3);
+    assert!(v["late"].as_u64().unwrap() >= 1, "duplicates counted: {v}");
+    let chatty = python(
+        r#"
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept(); d = c.recv(100); c.sendall(d + b"!"); c.close()
+"#,
+        &[],
+    );
+    let (code, _, err) = run(&[
+        "echo",
+        "--connect",
+        &format!("127.0.0.1:{}", chatty.first_line),
+        "-m",
+        "hello",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("beyond the echo"), "{err}");
+}
+
+#[test]
+fn options_that_cannot_work_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "x").unwrap();
+    let long = dir.path().join("x".repeat(120));
+    for args in [
+        vec!["echo", "--connect", "127.0.0.1:9", "-m", ""],
+        vec![
+            "echo",
+            "--connect",
+            "127.0.0.1:9",
+            "--udp",
+            "--size",
+            "70000",
+        ],
+        vec![
+            "echo",
+            "--connect",
+            "127.0.0.1:9",
+            "--udp",
+            "--connections",
+            "2",
+            "--bytes",
+            "10",
+        ],
+        vec!["echo", "--json"],
+        vec!["echo", "-l", "127.0.0.1:0", "--unix", "/tmp/x.sock"],
+        vec![
+            "echo",
+            "--connect",
+            "127.0.0.1:9",
+            "-m",
+            "x",
+            "--timeout",
+            "0",
+        ],
+        vec!["echo", "--connect", "127.0.0.1:9", "-m", "x", "--quiet"],
+        vec!["echo", "--connect", "::1:9", "-m", "x"],
+        vec!["echo", "--unix", file.to_str().unwrap()],
+        vec!["echo", "--unix", long.to_str().unwrap()],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+}

@@ -26,6 +26,10 @@ impl CheckTarget {
             format!("'{text}' is not HOST:PORT (examples: localhost:8080, 10.0.0.5:443, [::1]:22)")
         };
         let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        // Brackets come in pairs, around the whole host.
+        if host.starts_with('[') != host.ends_with(']') {
+            return Err(bad());
+        }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(bad());
@@ -141,6 +145,8 @@ pub struct LocalSocket {
     pub state: State,
     /// Whether this socket accepts the probed address (its own, or a wildcard).
     pub serves_target: bool,
+    /// An IPv6 socket that takes no IPv4 (IPV6_V6ONLY).
+    pub v6only: bool,
     pub processes: Vec<ProcessInfo>,
     pub owners_hidden: bool,
 }
@@ -372,15 +378,15 @@ fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {
     ip.is_loopback() || local.contains(&ip)
 }
 
-/// Whether a socket bound to `bound` accepts connections to `target`.
-pub fn serves(bound: IpAddr, target: IpAddr) -> bool {
+/// Whether a socket bound to `bound` (IPV6_V6ONLY if `v6only`) accepts connections to `target`.
+pub fn serves(bound: IpAddr, v6only: bool, target: IpAddr) -> bool {
     let target = match target {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(target),
         t => t,
     };
     match bound {
         // [::] takes IPv4 too unless it is v6-only (Linux's default is not).
-        IpAddr::V6(v6) if v6.is_unspecified() => true,
+        IpAddr::V6(v6) if v6.is_unspecified() => !v6only || target.is_ipv6(),
         IpAddr::V4(v4) if v4.is_unspecified() => target.is_ipv4(),
         b => b == target,
     }
@@ -422,7 +428,8 @@ fn annotate_local(r: &mut TargetResult, local: &[IpAddr], udp: bool) {
             local_addr: ip.to_string(),
             local_port: port,
             state: s.state,
-            serves_target: targets.iter().any(|t| serves(ip, *t)),
+            serves_target: targets.iter().any(|t| serves(ip, s.v6only, *t)),
+            v6only: s.v6only,
             processes: s
                 .owners
                 .pids()
@@ -448,7 +455,10 @@ fn annotate_local(r: &mut TargetResult, local: &[IpAddr], udp: bool) {
         let elsewhere: Vec<String> = r
             .listeners
             .iter()
-            .map(|l| format!("{}:{port}", bracket(&l.local_addr)))
+            .map(|l| {
+                let v6only = if l.v6only { " (v6-only)" } else { "" };
+                format!("{}:{port}{v6only}", bracket(&l.local_addr))
+            })
             .collect();
         let asked: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
         format!(
@@ -510,6 +520,8 @@ mod tests {
             "host:70000",
             "::1:22",
             "host:http",
+            "[::1:80",
+            "::1]:80",
         ] {
             assert!(CheckTarget::parse(bad).is_err(), "{bad}");
         }
@@ -518,13 +530,15 @@ mod tests {
     #[test]
     fn wildcard_and_exact_binding() {
         let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(serves(v4("0.0.0.0"), v4("10.0.0.5")));
-        assert!(!serves(v4("0.0.0.0"), v4("::1")));
-        assert!(serves(v4("::"), v4("127.0.0.1")));
-        assert!(serves(v4("127.0.0.1"), v4("127.0.0.1")));
-        assert!(serves(v4("127.0.0.1"), v4("::ffff:127.0.0.1")));
-        assert!(!serves(v4("127.0.0.1"), v4("10.0.0.5")));
-        assert!(!serves(v4("::1"), v4("127.0.0.1")));
+        assert!(serves(v4("0.0.0.0"), false, v4("10.0.0.5")));
+        assert!(!serves(v4("0.0.0.0"), false, v4("::1")));
+        assert!(serves(v4("::"), false, v4("127.0.0.1")));
+        assert!(!serves(v4("::"), true, v4("127.0.0.1")));
+        assert!(serves(v4("::"), true, v4("::1")));
+        assert!(serves(v4("127.0.0.1"), false, v4("127.0.0.1")));
+        assert!(serves(v4("127.0.0.1"), false, v4("::ffff:127.0.0.1")));
+        assert!(!serves(v4("127.0.0.1"), false, v4("10.0.0.5")));
+        assert!(!serves(v4("::1"), false, v4("127.0.0.1")));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub fn run(args: &CheckArgs, style: &Style, out: &mut dyn Write) -> Result<Exit>
             tokio::time::sleep(WAIT_EVERY.min(left)).await;
         }
     });
+    // A resolver thread still waiting on a silent DNS server must not hold the exit: the
+    // verdict (dns-error after --timeout) is already in.
+    runtime.shutdown_background();
     if args.json {
         json::write_value(out, &results)?;
     } else {
@@ -81,7 +84,17 @@ fn write_table(
     )
     .wrap_column(5);
     for r in results {
-        let note = r.note.clone().unwrap_or_default();
+        // Without a word from the socket table, the probe's own error says why.
+        let note = r
+            .note
+            .clone()
+            .or_else(|| {
+                r.addresses
+                    .iter()
+                    .find(|a| a.status != check::Status::Open)
+                    .and_then(|a| a.error.clone())
+            })
+            .unwrap_or_default();
         if r.addresses.is_empty() {
             for cell in [
                 r.target.as_str(),

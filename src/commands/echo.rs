@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::cli::EchoArgs;
-use crate::echo::client::{self, LoadKind, Reply, Target};
+use crate::echo::client::{self, LoadKind, Messages, Reply, Target};
 use crate::echo::server::{self, ServerConfig, Stats};
 use crate::error::{Error, Exit, Result};
 use crate::output::{json, warn};
@@ -22,10 +22,13 @@ pub fn run(args: &EchoArgs, out: &mut dyn Write) -> Result<Exit> {
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    match &args.connect {
+    let result = match &args.connect {
         Some(hostport) => runtime.block_on(client(args, hostport, out)),
         None => runtime.block_on(serve(args, out)),
-    }
+    };
+    // A resolver thread still waiting on a silent DNS server must not hold the exit.
+    runtime.shutdown_background();
+    result
 }
 
 /// Parses `ADDR:PORT`, `[V6]:PORT` or a bare `PORT` (on 127.0.0.1).
@@ -110,9 +113,12 @@ fn target(args: &EchoArgs, hostport: &str) -> Result<Target> {
         ));
     }
     // HOST:PORT with a numeric port; names are resolved later.
-    let port_ok = hostport
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+    let port_ok = hostport.rsplit_once(':').is_some_and(|(h, p)| {
+        // An IPv6 address needs its brackets, or the port would be ambiguous.
+        let host_ok =
+            !h.is_empty() && (!h.contains(':') || (h.starts_with('[') && h.ends_with(']')));
+        host_ok && p.parse::<u16>().is_ok_and(|p| p != 0)
+    });
     if !port_ok {
         return Err(Error::Usage(format!(
             "'{hostport}' is not HOST:PORT (examples: 127.0.0.1:7007, [::1]:7007, localhost:7007)"
@@ -125,41 +131,84 @@ fn target(args: &EchoArgs, hostport: &str) -> Result<Target> {
     })
 }
 
-fn messages(args: &EchoArgs) -> Result<Vec<Vec<u8>>> {
-    let one: Vec<Vec<u8>> = if let Some(m) = &args.message {
-        vec![m.clone().into_bytes()]
-    } else if let Some(size) = args.size {
-        // Fresh bytes for every message, so an echo of the wrong message is caught.
-        let n = usize::try_from(size).unwrap_or(usize::MAX);
-        return Ok((0..args.count)
-            .map(|i| client::pattern(n, seed() ^ i))
-            .collect());
-    } else {
-        if std::io::stdin().is_terminal() {
+/// The largest UDP payload over IPv4 (65,535 minus the IP and UDP headers).
+const UDP_MAX_PAYLOAD: u64 = 65_507;
+
+fn messages(args: &EchoArgs) -> Result<Messages> {
+    if let Some(m) = &args.message {
+        if m.is_empty() {
             return Err(Error::Usage(
-                "nothing to send: give -m MSG or --size BYTES, or pipe lines into stdin".into(),
+                "-m: an empty message cannot be echoed; give at least one byte".into(),
             ));
         }
-        let mut text = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut text)
-            .map_err(|e| Error::Other(format!("cannot read stdin: {e}")))?;
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
-        if lines.is_empty() {
-            return Err(Error::Usage(
-                "nothing to send: stdin was empty; give -m MSG or --size BYTES".into(),
-            ));
-        }
-        lines
-    };
-    let mut all = Vec::new();
-    for _ in 0..args.count {
-        all.extend(one.iter().cloned());
+        return Ok(Messages::Fixed {
+            list: vec![m.clone().into_bytes()],
+            rounds: args.count,
+        });
     }
-    Ok(all)
+    if let Some(size) = args.size {
+        // Fresh bytes for every message, so an echo of the wrong message is caught; each is
+        // made when it is sent.
+        let size = usize::try_from(size).map_err(|_| Error::Usage("--size is too large".into()))?;
+        return Ok(Messages::Random {
+            size,
+            count: args.count,
+            seed: seed(),
+        });
+    }
+    if std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "nothing to send: give -m MSG or --size BYTES, or pipe lines into stdin".into(),
+        ));
+    }
+    let mut text = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut text)
+        .map_err(|e| Error::Other(format!("cannot read stdin: {e}")))?;
+    let list: Vec<Vec<u8>> = text
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    if list.is_empty() {
+        return Err(Error::Usage(
+            "nothing to send: stdin was empty; give -m MSG or --size BYTES".into(),
+        ));
+    }
+    Ok(Messages::Fixed {
+        list,
+        rounds: args.count,
+    })
+}
+
+/// Inputs that cannot work, said before any traffic.
+fn validate_client(args: &EchoArgs) -> Result<()> {
+    if args.udp {
+        let longest = args
+            .size
+            .or(args.message.as_ref().map(|m| m.len() as u64))
+            .unwrap_or(0);
+        if longest > UDP_MAX_PAYLOAD {
+            return Err(Error::Usage(format!(
+                "over UDP a message can be at most {UDP_MAX_PAYLOAD} bytes, not {longest}"
+            )));
+        }
+        if args.bytes.is_some() {
+            return Err(Error::Usage(
+                "--bytes streams over TCP or UNIX; with --udp use --duration".into(),
+            ));
+        }
+    }
+    if let Some(n) = args.connections {
+        let per = args
+            .bytes
+            .map_or(args.size.unwrap_or(64) * 2, |_| 512 * 1024);
+        if n.saturating_mul(per) > 1 << 30 {
+            return Err(Error::Usage(format!(
+                "--connections {n} with messages of that size would need over 1 GiB of buffers; use fewer or smaller"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn seed() -> u64 {
@@ -172,6 +221,7 @@ fn seed() -> u64 {
 
 async fn client(args: &EchoArgs, hostport: &str, out: &mut dyn Write) -> Result<Exit> {
     let target = target(args, hostport)?;
+    validate_client(args)?;
     if let Some(n) = args.connections {
         return load(args, &target, n, out).await;
     }
@@ -193,9 +243,14 @@ async fn client(args: &EchoArgs, hostport: &str, out: &mut dyn Write) -> Result<
         }
         if report.sent > 0 {
             writeln!(out, "--- {} echo statistics ---", report.target)?;
+            let late = if report.late > 0 {
+                format!(", {} late or duplicate", report.late)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{} sent, {} echoed, {} mismatched, {} lost",
+                "{} sent, {} echoed, {} mismatched, {} lost{late}",
                 report.sent, report.echoed, report.mismatched, report.lost
             )?;
             if let (Some(min), Some(avg), Some(max)) =

@@ -62,7 +62,14 @@ pub struct ConnectError {
 
 /// Resolves `host:port` (names too: the first address that answers is used).
 pub async fn resolve(hostport: &str) -> Result<Vec<SocketAddr>, ConnectError> {
-    match tokio::net::lookup_host(hostport).await {
+    // A resolver that does not answer must not hold the client forever.
+    let lookup = tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host(hostport));
+    match lookup.await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no answer from the resolver",
+        ))
+    }) {
         Ok(addrs) => {
             let v: Vec<SocketAddr> = addrs.collect();
             if v.is_empty() {
@@ -86,8 +93,11 @@ pub fn classify(e: &io::Error) -> Failure {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => Failure::Refused,
         Some(libc::ETIMEDOUT) => Failure::Timeout,
+        // A route that prohibits the destination (EACCES/EPERM): unreachable, administratively.
         Some(libc::EHOSTUNREACH)
         | Some(libc::ENETUNREACH)
+        | Some(libc::EACCES)
+        | Some(libc::EPERM)
         | Some(libc::EHOSTDOWN)
         | Some(libc::ENETDOWN) => Failure::Unreachable,
         _ if e.kind() == io::ErrorKind::TimedOut => Failure::Timeout,
@@ -155,6 +165,38 @@ pub async fn connect_stream(
     }
 }
 
+/// The messages of a run, made one at a time: a thousand 16 MiB messages are never all in
+/// memory together.
+#[derive(Debug, Clone)]
+pub enum Messages {
+    /// These, in turn, `rounds` times over (-m, or the lines of stdin).
+    Fixed { list: Vec<Vec<u8>>, rounds: u64 },
+    /// `count` messages of `size` fresh pseudo-random bytes each (--size).
+    Random { size: usize, count: u64, seed: u64 },
+}
+
+impl Messages {
+    /// How many messages in all.
+    pub fn count(&self) -> u64 {
+        match self {
+            Messages::Fixed { list, rounds } => list.len() as u64 * rounds,
+            Messages::Random { count, .. } => *count,
+        }
+    }
+
+    /// Message `i` (from 0).
+    pub fn get(&self, i: u64) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Messages::Fixed { list, .. } => {
+                std::borrow::Cow::Borrowed(&list[(i % list.len().max(1) as u64) as usize])
+            }
+            Messages::Random { size, seed, .. } => {
+                std::borrow::Cow::Owned(pattern(*size, seed ^ i))
+            }
+        }
+    }
+}
+
 /// One message's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reply {
@@ -179,6 +221,8 @@ pub struct Report {
     pub echoed: u64,
     pub mismatched: u64,
     pub lost: u64,
+    /// UDP: echoes that came after their message was given up on, or twice.
+    pub late: u64,
     pub rtt_min_ms: Option<f64>,
     pub rtt_avg_ms: Option<f64>,
     pub rtt_max_ms: Option<f64>,
@@ -198,6 +242,7 @@ impl Report {
             echoed: 0,
             mismatched: 0,
             lost: 0,
+            late: 0,
             rtt_min_ms: None,
             rtt_avg_ms: None,
             rtt_max_ms: None,
@@ -283,7 +328,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 /// as it happens (for line-by-line output).
 pub async fn run_messages(
     target: &Target,
-    messages: &[Vec<u8>],
+    messages: &Messages,
     timeout: Duration,
     mut each: impl FnMut(&Reply),
 ) -> Report {
@@ -316,14 +361,15 @@ pub async fn run_messages(
 
 async fn stream_messages<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
-    messages: &[Vec<u8>],
+    messages: &Messages,
     timeout: Duration,
     report: &mut Report,
     each: &mut impl FnMut(&Reply),
 ) {
     let mut buf = Vec::new();
-    for (i, msg) in messages.iter().enumerate() {
-        let seq = i as u64 + 1;
+    for i in 0..messages.count() {
+        let msg = &*messages.get(i);
+        let seq = i + 1;
         let started = Instant::now();
         report.sent += 1;
         // Write and read at once: a message larger than the socket buffers would otherwise
@@ -374,11 +420,23 @@ async fn stream_messages<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     }
+    // Nothing more may come back than was sent: half-close, and anything but EOF is extra.
+    let _ = s.shutdown().await;
+    let mut extra = [0u8; 64];
+    let wait = timeout.min(Duration::from_millis(200));
+    if let Ok(Ok(n)) = tokio::time::timeout(wait, s.read(&mut extra)).await {
+        if n > 0 {
+            report.failure = Some(Failure::Mismatch);
+            report.error = Some(format!(
+                "mismatch: the server sent bytes beyond the echo of the last message ({n}+ extra)"
+            ));
+        }
+    }
 }
 
 async fn udp_messages(
     hostport: &str,
-    messages: &[Vec<u8>],
+    messages: &Messages,
     timeout: Duration,
     report: &mut Report,
     each: &mut impl FnMut(&Reply),
@@ -393,9 +451,15 @@ async fn udp_messages(
     };
     report.peer = Some(addr.to_string());
     let mut buf = vec![0u8; 65_536];
-    let mut late: Vec<&[u8]> = Vec::new();
-    for (i, msg) in messages.iter().enumerate() {
-        let seq = i as u64 + 1;
+    // Payloads given up on (the last few): their echoes may still come.
+    let mut late: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    for i in 0..messages.count() {
+        let msg = &*messages.get(i);
+        let seq = i + 1;
+        // Echoes already queued (late, or sent twice) must not pass for this message's.
+        while let Ok(_n) = sock.try_recv(&mut buf) {
+            report.late += 1;
+        }
         report.sent += 1;
         let started = Instant::now();
         if let Err(e) = sock.send(msg).await {
@@ -406,7 +470,10 @@ async fn udp_messages(
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, sock.recv(&mut buf)).await {
                 Err(_) => {
-                    late.push(msg);
+                    if late.len() == 16 {
+                        late.pop_front();
+                    }
+                    late.push_back(msg.to_vec());
                     break report.lost(seq, msg.len());
                 }
                 Ok(Err(e)) => {
@@ -422,7 +489,8 @@ async fn udp_messages(
                 Ok(Ok(n)) => {
                     let got = &buf[..n];
                     // An echo of an earlier, timed-out message: not this one's.
-                    if got != msg.as_slice() && late.contains(&got) {
+                    if got != msg && late.iter().any(|l| l.as_slice() == got) {
+                        report.late += 1;
                         continue;
                     }
                     break report.answered(seq, msg, got, started);
@@ -454,6 +522,12 @@ pub enum LoadKind {
     RoundTrips { size: usize, duration: Duration },
     /// Stream `bytes` through each connection, writing and reading at once.
     Stream { bytes: u64 },
+}
+
+/// A load connection, set up before the clock starts.
+enum LoadConn {
+    Stream(Conn),
+    Udp(UdpSocket),
 }
 
 /// Load-mode results.
@@ -525,52 +599,91 @@ pub async fn run_load(
     let stats = Arc::new(LoadStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let block = Arc::new(pattern(1 << 20, 0x5eed));
-    let started = Instant::now();
+    // Every connection is set up first; the clock starts when all are (connect time is not
+    // load), and the work starts together.
+    let ready = Arc::new(AtomicU64::new(0));
+    let all_ready = Arc::new(tokio::sync::Notify::new());
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..connections {
         let (target, stats, stop, block) =
             (target.clone(), stats.clone(), stop.clone(), block.clone());
+        let (ready, all_ready, mut go) = (ready.clone(), all_ready.clone(), go_rx.clone());
+        let n = connections as u64;
         tasks.spawn(async move {
-            let result = match (&target, kind) {
-                (Target::Udp(hp), LoadKind::RoundTrips { size, .. }) => {
-                    udp_load(hp, size, c, &stats, &stop, timeout).await
-                }
-                (Target::Udp(_), LoadKind::Stream { .. }) => {
-                    Err("--bytes streams over TCP or UNIX only".into())
-                }
-                _ => match connect_stream(&target, timeout).await {
-                    Ok((conn, _)) => {
-                        stats.connected.fetch_add(1, Ordering::Relaxed);
-                        match conn {
-                            Conn::Tcp(s) => {
-                                stream_load(s, kind, c, &stats, &stop, &block, timeout).await
-                            }
-                            Conn::Unix(s) => {
-                                stream_load(s, kind, c, &stats, &stop, &block, timeout).await
-                            }
-                        }
-                    }
+            let conn = match &target {
+                Target::Udp(hp) => match resolve(hp).await {
+                    Ok(a) => udp_connected(a[0])
+                        .await
+                        .map(LoadConn::Udp)
+                        .map_err(|e| format!("udp {}: {e}", a[0])),
                     Err(e) => Err(e.message),
                 },
+                _ => connect_stream(&target, timeout)
+                    .await
+                    .map(|(c, _)| LoadConn::Stream(c))
+                    .map_err(|e| e.message),
+            };
+            if ready.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                all_ready.notify_one();
+            }
+            let conn = match conn {
+                Ok(c) => c,
+                Err(e) => return stats.error(e),
+            };
+            stats.connected.fetch_add(1, Ordering::Relaxed);
+            if go.wait_for(|g| *g).await.is_err() {
+                return;
+            }
+            let result = match (conn, kind) {
+                (LoadConn::Udp(sock), LoadKind::RoundTrips { size, .. }) => {
+                    udp_load(sock, size, c, &stats, &stop, timeout).await
+                }
+                (LoadConn::Udp(_), LoadKind::Stream { .. }) => {
+                    Err("--bytes streams over TCP or UNIX only".into())
+                }
+                (LoadConn::Stream(Conn::Tcp(s)), kind) => {
+                    stream_load(s, kind, c, &stats, &stop, &block, timeout).await
+                }
+                (LoadConn::Stream(Conn::Unix(s)), kind) => {
+                    stream_load(s, kind, c, &stats, &stop, &block, timeout).await
+                }
             };
             if let Err(e) = result {
                 stats.error(e);
             }
         });
     }
-    if let LoadKind::RoundTrips { duration, .. } = kind {
-        let deadline = tokio::time::sleep(duration);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => break,
-                r = tasks.join_next() => if r.is_none() { break },
-            }
+    let setup_limit = timeout + Duration::from_secs(1);
+    let _ = tokio::time::timeout(setup_limit, async {
+        while ready.load(Ordering::Acquire) < connections as u64 {
+            all_ready.notified().await;
         }
-        stop.store(true, Ordering::Relaxed);
+    })
+    .await;
+    let started = Instant::now();
+    let _ = go_tx.send(true);
+    let mut finished = None;
+    match kind {
+        LoadKind::RoundTrips { duration, .. } => {
+            let deadline = tokio::time::sleep(duration);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    r = tasks.join_next() => if r.is_none() { break },
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            finished = Some(started.elapsed());
+        }
+        LoadKind::Stream { .. } => {}
     }
     let grace = timeout + Duration::from_secs(1);
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    // Streams end when the last byte is back; round trips at the deadline (the grace after it,
+    // for connections to finish their last exchange, is not load).
+    let elapsed = finished.unwrap_or_else(|| started.elapsed());
     // Whatever is still running is stuck waiting for an echo that did not come.
     for _ in 0..tasks.len() {
         stats.error(format!(
@@ -578,7 +691,7 @@ pub async fn run_load(
         ));
     }
     tasks.abort_all();
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let seconds = elapsed.as_secs_f64().max(1e-9);
     let round_trips = stats.round_trips.load(Ordering::Relaxed);
     let bytes = stats.bytes.load(Ordering::Relaxed);
     let first_error = stats.first_error.lock().ok().and_then(|f| f.clone());
@@ -709,17 +822,14 @@ async fn stream_load<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn udp_load(
-    hostport: &str,
+    sock: UdpSocket,
     size: usize,
     conn: usize,
     stats: &LoadStats,
     stop: &AtomicBool,
     timeout: Duration,
 ) -> Result<(), String> {
-    let addr = resolve(hostport).await.map_err(|e| e.message)?[0];
-    let sock = udp_connected(addr)
-        .await
-        .map_err(|e| format!("udp {addr}: {e}"))?;
+    let addr = sock.peer_addr().map_err(|e| e.to_string())?;
     let payload = pattern(size, conn as u64 + 1);
     let mut buf = vec![0u8; size.max(1) + 1];
     while !stop.load(Ordering::Relaxed) {

@@ -157,8 +157,8 @@ fn bind_unix(path: &PathBuf) -> Result<UnixListener> {
             .unwrap_or(false)
             && std::os::unix::net::UnixStream::connect(path).is_err();
         if !stale {
-            return Err(Error::Other(format!(
-                "{} already exists (a live socket or another file); choose another --unix path",
+            return Err(Error::Usage(format!(
+                "{} already exists (a socket something listens on, or another file); choose another --unix path",
                 path.display()
             )));
         }
@@ -176,6 +176,8 @@ fn bind_unix(path: &PathBuf) -> Result<UnixListener> {
             what: format!("cannot create the UNIX socket {}", path.display()),
             remedy: "choose a --unix path in a directory you can write to".into(),
         },
+        // A path longer than a sockaddr_un holds.
+        io::ErrorKind::InvalidInput => Error::Usage(format!("--unix {}: {e}", path.display())),
         _ => Error::Other(format!("cannot listen on {}: {e}", path.display())),
     })?;
     UnixListener::from_std(std_listener).map_err(|e| Error::Other(format!("unix listener: {e}")))
@@ -492,7 +494,13 @@ async fn copy_small<S: EchoStream>(stream: &S, idle: Option<Duration>) -> io::Re
     if let Some(rest) = pending {
         let mut off = 0;
         while off < rest.len() {
-            match stream.try_op(Interest::WRITABLE, || send_some(fd, &rest[off..])) {
+            // A full socket must surface as WouldBlock inside try_op, so tokio clears the write
+            // readiness and the wait below really waits (instead of spinning on 0-byte sends).
+            let sent = stream.try_op(Interest::WRITABLE, || match send_some(fd, &rest[off..])? {
+                0 => Err(io::ErrorKind::WouldBlock.into()),
+                m => Ok(m),
+            });
+            match sent {
                 Ok(m) => off += m,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     wait_writable(stream, idle).await?

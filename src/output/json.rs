@@ -35,6 +35,9 @@ pub struct SocketRecord<'a> {
     /// RAW sockets: the IP protocol number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u8>,
+    /// IPv6 sockets that take no IPv4 (IPV6_V6ONLY); present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub v6only: bool,
     /// With -r: resolved names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_host: Option<String>,
@@ -75,6 +78,7 @@ pub fn record<'a>(s: &'a Socket, snap: &'a Snapshot, names: &Names) -> SocketRec
         unix_type: s.unix_type,
         peer_inode: s.peer_inode,
         protocol: s.protocol,
+        v6only: s.v6only,
         local_host: host(&s.local.addr),
         remote_host: host(&s.remote.addr),
     }

@@ -308,6 +308,8 @@ pub struct Socket {
     pub peer_inode: Option<u64>,
     /// RAW sockets: the IP protocol number.
     pub protocol: Option<u8>,
+    /// IPv6 sockets: IPV6_V6ONLY, i.e. a [::] socket that does not take IPv4.
+    pub v6only: bool,
     pub owners: Owners,
 }
 
@@ -333,6 +335,7 @@ impl Socket {
             unix_type: None,
             peer_inode: None,
             protocol: None,
+            v6only: false,
             owners: Owners::None,
         }
     }

@@ -213,6 +213,10 @@ pub fn from_inet(r: &InetResponse, proto: Proto, family: Family) -> Socket {
     s.send_q = h.send_queue;
     s.inode = u64::from(h.inode);
     s.uid = Some(h.uid);
+    s.v6only = r
+        .nlas
+        .iter()
+        .any(|n| matches!(n, netlink_packet_sock_diag::inet::nlas::Nla::SkV6Only(true)));
     s
 }
 
