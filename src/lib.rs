@@ -11,6 +11,7 @@ pub mod echo;
 pub mod error;
 pub mod man;
 pub mod output;
+pub mod ping;
 pub mod sockets;
 
 pub use error::{Error, Exit, Result};

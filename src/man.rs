@@ -90,7 +90,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "ECHO");
     para(
         &mut r,
-        "sockscope echo runs an echo server: TCP and UDP on the same port (default 127.0.0.1:7007; -l ADDR:PORT, port 0 for any free port; it never listens on every interface unless asked, e.g. -l 0.0.0.0:7007), --tcp or --udp for one only, or --unix PATH for a UNIX stream socket (removed again on exit). The first line on stdout says what it listens on. Each TCP or UNIX connection is echoed byte for byte, in order, with TCP_NODELAY; on Linux the bytes move with splice(2) through a pipe and never through user space. Memory per connection is bounded: a peer that stops reading holds at most one pipe, and the server stops reading from it. The listen backlog is 4096, so a thousand simultaneous connects complete at once. UDP datagrams go back to their sender unchanged (never larger: no amplification).",
+        "sockscope echo runs an echo server: TCP and UDP on the same port (default 127.0.0.1:7007; -l ADDR:PORT, port 0 for any free port; it never listens on every interface unless asked, e.g. -l 0.0.0.0:7007), --tcp or --udp for one only, or --unix PATH for a UNIX stream socket (removed again on exit). The first line on stdout says what it listens on. Each TCP or UNIX connection is echoed byte for byte, in order, with TCP_NODELAY; small messages go back with one recv and one send, and bulk data (a read that fills 16 KiB) moves on Linux with splice(2) through a pipe, never through user space. Memory per connection is bounded: a peer that stops reading holds at most one pipe, and the server stops reading from it. The listen backlog is 4096, so a thousand simultaneous connects complete at once. UDP datagrams go back to their sender unchanged (never larger: no amplification).",
     );
     para(
         &mut r,
@@ -103,6 +103,16 @@ fn extra_sections() -> Roff {
     para(
         &mut r,
         "Load mode, for benchmarks: --connections N --duration DUR runs N connections at once, each sending --size bytes (default 64) and waiting for the echo, as fast as it comes back, and reports round trips per second; --connections N --bytes B instead streams B bytes through each connection, writing and reading at once, and reports MB/s. --json prints the figures as one object.",
+    );
+
+    section(&mut r, "PING");
+    para(
+        &mut r,
+        "sockscope ping HOST... sends ICMP echo requests over IPv4 or IPv6 (-4/-6 force a family; names are resolved) and prints, as iputils ping does, one line per reply (64 bytes from ADDR: icmp_seq=N ttl=T time=X ms), answers not yet received, ICMP errors with the reporting router (From ROUTER icmp_seq=N Time to live exceeded; destination and port unreachable), duplicates (DUP!) and replies out of order; then N packets transmitted, M received, L% packet loss, time T and rtt min/avg/max/mdev. RTTs come from kernel receive timestamps.",
+    );
+    para(
+        &mut r,
+        "-c COUNT stops after COUNT requests per host; -i INTERVAL (default 1s; below 200ms only for root), -W TIMEOUT per reply (default 1s), -w DEADLINE for the whole run, -s SIZE payload bytes (default 56), -t TTL, -q only the summary lines, --json one object per reply, timeout or error and one summary object per host, each on a line. Several hosts are pinged at once over one socket per family, lines prefixed with the host, and a table (host, address, sent, received, loss, min/avg/max) ends the run. --tcp PORT times TCP connects instead (a refused connect is an answer: the host is up); --udp PORT times round trips to a UDP echo peer and checks the payload. Ctrl-C prints the summary. Exit status 0 when every host answered at least once, 1 when one did not, 2 for bad input, 3 when ICMP needs a privilege it lacks.",
     );
 
     section(&mut r, "JSON");
@@ -174,7 +184,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "PRIVILEGES");
     para(
         &mut r,
-        "echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+        "ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
     );
 
     section(&mut r, "ENVIRONMENT");
@@ -215,6 +225,15 @@ fn extra_sections() -> Roff {
         (
             "sockscope check --udp 127.0.0.1:7007",
             "does anything answer on this UDP port?",
+        ),
+        ("sockscope ping -c 3 ::1", "three ICMPv6 echoes"),
+        (
+            "sockscope ping -q -c 1 -W 1 10.0.0.1 10.0.0.2 10.0.0.3",
+            "a sweep: which hosts answer",
+        ),
+        (
+            "sockscope ping --tcp 443 -c 5 example.net",
+            "TCP connect times where ICMP is filtered",
         ),
         (
             "sockscope echo -l 127.0.0.1:0",

@@ -56,12 +56,10 @@ fn bash_completion_script_is_valid_bash() {
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_4() {
-    for args in [vec!["capture", "-i", "lo"], vec!["ping", "127.0.0.1"]] {
-        let (code, out, err) = run(&args);
-        assert_eq!(code, 4, "{args:?}");
-        assert!(out.is_empty(), "no fake output: {out}");
-        assert!(err.contains("not implemented yet"), "{err}");
-    }
+    let (code, out, err) = run(&["capture", "-i", "lo"]);
+    assert_eq!(code, 4);
+    assert!(out.is_empty(), "no fake output: {out}");
+    assert!(err.contains("not implemented yet"), "{err}");
 }
 
 #[test]

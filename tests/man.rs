@@ -38,6 +38,13 @@ fn main_page_documents_exit_codes_and_privileges() {
         "CAP_SYS_PTRACE",
         "owners_hidden",
         "EXAMPLES",
+        "CHECK",
+        "ECHO",
+        "PING",
+        "waits for",
+        "resets connections beyond",
+        "CAP_NET_RAW",
+        "ping_group_range",
     ] {
         assert!(main.contains(needle), "{needle} missing from sockscope.1");
     }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod echo;
 pub mod list;
+pub mod ping;
 pub mod who;
 
 use std::io::Write;
@@ -22,7 +23,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Completions { shell } => completions::run(shell, out),
         Command::Check(args) => check::run(&args, &style, out),
         Command::Capture(_) => Err(Error::NotImplemented("capture")),
-        Command::Ping(_) => Err(Error::NotImplemented("ping")),
+        Command::Ping(args) => ping::run(&args, &style, out),
         Command::Echo(args) => echo::run(&args, out),
     }
 }

@@ -148,14 +148,17 @@ pub fn pids(record: &serde_json::Value) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-/// A test host in its own network namespace, joined to this one by a veth pair, with addresses
-/// from 198.18.0.0/15 (the range set aside for network tests). Removed again on drop.
+/// A test host in its own network namespace, joined to this one by a veth pair, with IPv4
+/// addresses from 198.18.0.0/15 (the range set aside for network tests) and IPv6 unique local
+/// addresses (fd00:5353:N::/64). Removed again on drop.
 pub struct TestHost {
     pub ns: String,
     pub host_if: String,
     pub peer_if: String,
     pub host_ip: String,
     pub ns_ip: String,
+    pub host_ip6: String,
+    pub ns_ip6: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -187,6 +190,8 @@ impl TestHost {
             peer_if: format!("ssc{id}b"),
             host_ip: format!("198.18.{subnet}.1"),
             ns_ip: format!("198.18.{subnet}.2"),
+            host_ip6: format!("fd00:5353:{subnet:x}::1"),
+            ns_ip6: format!("fd00:5353:{subnet:x}::2"),
         };
         let peer = h.peer_if.clone();
         let setup = || -> Result<(), String> {
@@ -213,7 +218,28 @@ impl TestHost {
                 &peer,
             ])?;
             ip(&["-n", &h.ns, "link", "set", &peer, "up"])?;
-            ip(&["-n", &h.ns, "link", "set", "lo", "up"])
+            ip(&["-n", &h.ns, "link", "set", "lo", "up"])?;
+            // nodad: usable at once, without waiting for duplicate address detection.
+            ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", h.host_ip6),
+                "dev",
+                &h.host_if,
+                "nodad",
+            ])?;
+            ip(&[
+                "-n",
+                &h.ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", h.ns_ip6),
+                "dev",
+                &peer,
+                "nodad",
+            ])
         };
         if let Err(e) = setup() {
             panic!("cannot create the test host (needs root and iproute2): {e}");
