@@ -632,27 +632,37 @@ fn time_wait_has_no_owner_rather_than_hidden() {
     assert!(text.contains("(none)"), "{text}");
 }
 
-#[test]
-fn watch_marks_appeared_and_vanished() {
-    // Pick a free port, then watch it while a listener comes and goes.
-    let port = TcpListener::bind("127.0.0.1:0")
+/// sockscope with these arguments and its stdout piped (for --watch, which runs until killed).
+fn spawn_piped(args: &[&str]) -> std::process::Child {
+    sockscope()
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let mut child = sockscope()
-        .args([
-            "list",
-            "-t",
-            "--port",
-            &port.to_string(),
-            "--watch",
-            "0.2",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .port()
+}
+
+#[test]
+fn watch_marks_appeared_and_vanished() {
+    // Pick a free port, then watch it while a listener comes and goes.
+    let port = free_port();
+    let mut child = spawn_piped(&[
+        "list",
+        "-t",
+        "--port",
+        &port.to_string(),
+        "--watch",
+        "0.2",
+        "--json",
+    ]);
     let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(500));
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -678,25 +688,17 @@ fn watch_marks_appeared_and_vanished() {
 
 #[test]
 fn watch_in_a_pipe_prints_table_then_changes() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = sockscope()
-        .args([
-            "list",
-            "-t",
-            "--port",
-            &port.to_string(),
-            "--addr",
-            "127.0.0.1",
-            "--watch",
-            "0.2",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = spawn_piped(&[
+        "list",
+        "-t",
+        "--port",
+        &port.to_string(),
+        "--addr",
+        "127.0.0.1",
+        "--watch",
+        "0.2",
+    ]);
     let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(500));
     let _l = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -801,11 +803,7 @@ fn unknown_user_and_too_fast_watch_are_bad_input() {
 
 #[test]
 fn watch_summary_prints_counts() {
-    let mut child = sockscope()
-        .args(["list", "-t", "--summary", "--watch", "0.2", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["list", "-t", "--summary", "--watch", "0.2", "--json"]);
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -823,21 +821,17 @@ fn watch_reports_state_changes() {
     let port = l.local_addr().unwrap().port();
     let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let (_server_end, _) = l.accept().unwrap();
-    let mut child = sockscope()
-        .args([
-            "list",
-            "-t",
-            "--port",
-            &port.to_string(),
-            "--addr",
-            "127.0.0.1",
-            "--watch",
-            "0.2",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&[
+        "list",
+        "-t",
+        "--port",
+        &port.to_string(),
+        "--addr",
+        "127.0.0.1",
+        "--watch",
+        "0.2",
+        "--json",
+    ]);
     let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(600));
     drop(c); // the server end goes to CLOSE-WAIT
@@ -856,24 +850,16 @@ fn watch_reports_state_changes() {
 
 #[test]
 fn quiet_watch_ends_when_the_reader_goes() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = sockscope()
-        .args([
-            "list",
-            "-t",
-            "--port",
-            &port.to_string(),
-            "--watch",
-            "0.2",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = spawn_piped(&[
+        "list",
+        "-t",
+        "--port",
+        &port.to_string(),
+        "--watch",
+        "0.2",
+        "--json",
+    ]);
     drop(child.stdout.take());
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
