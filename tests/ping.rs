@@ -769,3 +769,31 @@ fn tcp_json_marks_refused() {
     assert_eq!(objs[1]["type"], "summary");
     assert_eq!(objs[1]["received"], 1);
 }
+
+#[test]
+fn link_local_target_goes_out_of_the_named_interface() {
+    if !privileged("ping a link-local address with %interface") {
+        return;
+    }
+    let host = TestHost::new();
+    let added = host
+        .exec()
+        .args([
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "fe80::5353:2/64",
+            "dev",
+            &host.peer_if,
+            "nodad",
+        ])
+        .status();
+    assert!(added.is_ok_and(|s| s.success()), "ip addr add fe80::5353:2");
+    let target = format!("fe80::5353:2%{}", host.host_if);
+    let (code, out, err) = run(&["ping", "-c", "2", "-i", "0.2", &target]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(reply_lines(&out).len(), 2, "{out}");
+    let (code, _, err) = run(&["ping", "-c", "1", "fe80::5353:2%no-such-if0"]);
+    assert_eq!(code, 2, "{err}");
+}

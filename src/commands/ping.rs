@@ -87,9 +87,11 @@ pub fn run(args: &PingArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
         .hosts
         .iter()
         .map(|h| {
+            let (addr, scope) = ping::resolve_scoped(h, want)?;
             Ok(Target {
                 name: h.clone(),
-                addr: ping::resolve(h, want)?,
+                addr,
+                scope,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -84,7 +84,10 @@ pub fn run(
     let mut e = Engine {
         targets,
         data: packet::payload(cfg.size),
-        dests: targets.iter().map(|t| IcmpSocket::dest(t.addr)).collect(),
+        dests: targets
+            .iter()
+            .map(|t| socket2::SockAddr::from(t.socket_addr(0)))
+            .collect(),
         pending: HashMap::new(),
         outstanding: 0,
         feed,
@@ -104,7 +107,10 @@ pub fn run(
             if more(&sent, h) && next_due[h] <= now {
                 wire_seq = wire_seq.wrapping_add(1);
                 sent[h] += 1;
-                next_due[h] += cfg.interval;
+                // After a stall (SIGSTOP, a blocked pipe) go on at the interval from now, as
+                // iputils does, rather than sending every missed request in one burst.
+                let next = next_due[h] + cfg.interval;
+                next_due[h] = if next < now { now + cfg.interval } else { next };
                 let sock = match Family::of(targets[h].addr) {
                     Family::V4 => v4.as_ref(),
                     Family::V6 => v6.as_ref(),
@@ -245,6 +251,11 @@ impl Engine<'_> {
                     return Ok(());
                 };
                 if self.targets[p.host].addr != from {
+                    return Ok(());
+                }
+                // A reply cut short is no answer (iputils: "truncated"), and must not make the
+                // real one that may follow look like a duplicate.
+                if data.len() < self.data.len() {
                     return Ok(());
                 }
                 let dup = p.answered;

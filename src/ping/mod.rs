@@ -44,6 +44,18 @@ impl Proto {
 pub struct Target {
     pub name: String,
     pub addr: IpAddr,
+    /// The interface of a link-local IPv6 address (`fe80::1%eth0`), 0 for none.
+    pub scope: u32,
+}
+
+impl Target {
+    /// The socket address to send to (`port` 0 for ICMP), with the link-local scope.
+    pub fn socket_addr(&self, port: u16) -> std::net::SocketAddr {
+        match self.addr {
+            IpAddr::V6(v6) => std::net::SocketAddrV6::new(v6, port, 0, self.scope).into(),
+            ip => std::net::SocketAddr::new(ip, port),
+        }
+    }
 }
 
 /// A validated ping run.
@@ -179,6 +191,33 @@ pub fn catch_interrupt() {
 /// Whether Ctrl-C was pressed.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Resolves a host to one address of the wanted family and its link-local scope: literal
+/// addresses with a zone (`fe80::1%eth0`) are taken apart by the system's numeric parser, so no
+/// name lookup happens for them.
+pub fn resolve_scoped(host: &str, want: Option<Family>) -> Result<(IpAddr, u32), Error> {
+    let text = host.trim();
+    if text.contains('%') {
+        let literal = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        let addrs = (literal, 0u16).to_socket_addrs().map_err(|e| {
+            Error::Usage(format!("'{host}' is not an address with an interface: {e}"))
+        })?;
+        for a in addrs {
+            if let std::net::SocketAddr::V6(v6) = a {
+                if want.is_none_or(|f| f == Family::V6) {
+                    return Ok((IpAddr::V6(*v6.ip()), v6.scope_id()));
+                }
+            }
+        }
+        return Err(Error::Usage(format!(
+            "'{host}': an interface (%) goes with an IPv6 address"
+        )));
+    }
+    resolve(host, want).map(|ip| (ip, 0))
 }
 
 /// Resolves a host (literal address or name) to one address of the wanted family.

@@ -159,6 +159,11 @@ pub fn parse_v4(buf: &[u8], with_ip_header: bool) -> Option<Incoming<'_>> {
         return None;
     }
     let packet = IcmpPacket::new(icmp_bytes)?;
+    // A raw IPv4 socket gets ICMP as it came off the wire, checksum unchecked by the kernel
+    // (datagram sockets and ICMPv6 are checked for us): a damaged packet is no reply.
+    if with_ip_header && pnet::packet::icmp::checksum(&packet) != packet.get_checksum() {
+        return Some(Incoming::Other);
+    }
     let t = packet.get_icmp_type();
     if t == IcmpTypes::EchoReply {
         let (id, seq) = id_seq(icmp_bytes)?;
@@ -291,10 +296,27 @@ mod tests {
         h
     }
 
+    /// Sets the ICMP checksum of `icmp` as a sender would.
+    fn fix_checksum(icmp: &mut [u8]) {
+        icmp[2..4].copy_from_slice(&[0, 0]);
+        let sum = pnet::packet::icmp::checksum(&IcmpPacket::new(icmp).unwrap());
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+
     fn reply_v4(id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
         let mut p = build_echo_request(Family::V4, id, seq, data).unwrap();
         p[0] = 0; // echo reply
+        fix_checksum(&mut p);
         p
+    }
+
+    #[test]
+    fn damaged_checksum_on_a_raw_socket_is_no_reply() {
+        let mut icmp = reply_v4(5, 3, b"xyz");
+        icmp[9] ^= 0xff;
+        let mut raw = ipv4_header([127, 0, 0, 1], [127, 0, 0, 1], 63, 20 + icmp.len());
+        raw.extend_from_slice(&icmp);
+        assert_eq!(parse_v4(&raw, true), Some(Incoming::Other));
     }
 
     #[test]
@@ -355,6 +377,7 @@ mod tests {
         let mut err = vec![11, 0, 0, 0, 0, 0, 0, 0];
         err.extend_from_slice(&quoted_ip);
         err.extend_from_slice(&req[..8]);
+        fix_checksum(&mut err);
         let mut raw = ipv4_header([198, 18, 1, 2], [198, 18, 1, 1], 64, 20 + err.len());
         raw.extend_from_slice(&err);
         match parse_v4(&raw, true) {

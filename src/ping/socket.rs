@@ -197,8 +197,17 @@ impl IcmpSocket {
             install_filter(fd, family).map_err(|e| fail("ICMP type filter", e))?;
         }
         let id = match kind {
-            // Raw sockets see every ICMP packet of the host: our pid tells ours apart.
-            Kind::Raw => (std::process::id() & 0xffff) as u16,
+            // Raw sockets see every ICMP packet of the host: the identifier tells ours apart.
+            // Not the pid alone: two pings in separate pid namespaces (containers sharing the
+            // host's network) can both be pid 1.
+            Kind::Raw => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                let mixed = std::process::id().wrapping_mul(0x9e37_79b9) ^ nanos ^ (nanos >> 16);
+                (mixed & 0xffff) as u16
+            }
             Kind::Dgram => {
                 let any: SocketAddr = match family {
                     Family::V4 => (Ipv4Addr::UNSPECIFIED, 0).into(),

@@ -39,13 +39,13 @@ pub fn run(
         };
         for (h, t) in targets.iter().enumerate() {
             let first = start + pace * h as u32;
-            let (cfg, tx, addr) = (cfg.clone(), tx.clone(), t.addr);
+            let (cfg, tx) = (cfg.clone(), tx.clone());
             match cfg.proto {
                 Proto::Tcp(port) => {
-                    tokio::spawn(tcp_host(h, SocketAddr::new(addr, port), cfg, first, tx));
+                    tokio::spawn(tcp_host(h, t.socket_addr(port), cfg, first, tx));
                 }
                 Proto::Udp(port) => {
-                    tokio::spawn(udp_host(h, SocketAddr::new(addr, port), cfg, first, tx));
+                    tokio::spawn(udp_host(h, t.socket_addr(port), cfg, first, tx));
                 }
                 Proto::Icmp => {}
             }
@@ -76,7 +76,9 @@ async fn next_turn(seq: u64, cfg: &Config, due: &mut Instant) -> bool {
         return false;
     }
     tokio::time::sleep_until(*due).await;
-    *due += cfg.interval;
+    // After a stall, go on at the interval from now instead of catching up in a burst.
+    let now = Instant::now();
+    *due = (*due + cfg.interval).max(now);
     true
 }
 
