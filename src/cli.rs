@@ -231,7 +231,8 @@ pub struct PingArgs {
     /// Hosts to ping (addresses or names); several are pinged at once.
     #[arg(required = true, value_name = "HOST")]
     pub hosts: Vec<String>,
-    /// Stop after sending N requests to each host (default: until -w or Ctrl-C).
+    /// Stop after sending N requests to each host (with -w: after N replies, or at the
+    /// deadline; default: until -w or Ctrl-C).
     #[arg(short = 'c', value_name = "N")]
     pub count: Option<u64>,
     /// Interval between requests to a host (default 1s; below 200ms needs root).

@@ -115,7 +115,13 @@ pub fn run(args: &PingArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
     };
     let (stats, elapsed) = ping::run(&targets, &cfg, &mut |ev, ooo| rep.event(ev, ooo))?;
     rep.summary(&stats, elapsed)?;
-    Ok(if stats.iter().all(|s| s.answered()) {
+    // With -c and -w together every host owes COUNT replies (iputils); otherwise one answer
+    // from each is a yes.
+    let owed = match (cfg.count, cfg.deadline) {
+        (Some(c), Some(_)) => c,
+        _ => 1,
+    };
+    Ok(if stats.iter().all(|s| s.received >= owed) {
         Exit::Success
     } else {
         Exit::Negative

@@ -43,6 +43,8 @@ struct Engine<'a> {
     dests: Vec<socket2::SockAddr>,
     pending: HashMap<u16, Pending>,
     outstanding: usize,
+    /// Replies (not duplicates) per host, for -c with -w.
+    replies: Vec<u64>,
     feed: &'a mut dyn FnMut(&Event) -> io::Result<()>,
 }
 
@@ -90,9 +92,16 @@ pub fn run(
             .collect(),
         pending: HashMap::new(),
         outstanding: 0,
+        replies: vec![0; n],
         feed,
     };
-    let more = |sent: &[u64], h: usize| cfg.count.is_none_or(|c| sent[h] < c);
+    // -c alone: COUNT requests. -c with -w, as iputils: keep asking until COUNT replies came
+    // back or the deadline passes.
+    let more = |sent: &[u64], replies: &[u64], h: usize| match (cfg.count, cfg.deadline) {
+        (Some(c), Some(_)) => replies[h] < c,
+        (Some(c), None) => sent[h] < c,
+        (None, _) => true,
+    };
 
     loop {
         if interrupted() {
@@ -104,7 +113,7 @@ pub fn run(
         }
         // Sends that are due.
         for h in 0..n {
-            if more(&sent, h) && next_due[h] <= now {
+            if more(&sent, &e.replies, h) && next_due[h] <= now {
                 wire_seq = wire_seq.wrapping_add(1);
                 sent[h] += 1;
                 // After a stall (SIGSTOP, a blocked pipe) go on at the interval from now, as
@@ -136,12 +145,13 @@ pub fn run(
                 }
             }
         }
-        if (0..n).all(|h| !more(&sent, h)) && e.outstanding == 0 {
+        let done = (0..n).all(|h| !more(&sent, &e.replies, h));
+        if done && (e.outstanding == 0 || cfg.deadline.is_some() && cfg.count.is_some()) {
             break;
         }
         // Wait for a packet or the next thing to do.
         let mut wake = now + MAX_WAIT;
-        for h in (0..n).filter(|&h| more(&sent, h)) {
+        for h in (0..n).filter(|&h| more(&sent, &e.replies, h)) {
             // A long sleep ends a little early, then a short one: the CPU is awake (not in a
             // deep idle state) when the send time is taken, which keeps RTTs honest.
             let due = next_due[h];
@@ -261,6 +271,9 @@ impl Engine<'_> {
                 let dup = p.answered;
                 if p.outstanding() {
                     self.outstanding -= 1;
+                }
+                if !dup {
+                    self.replies[p.host] += 1;
                 }
                 p.answered = true;
                 let ev = Event::Reply {
