@@ -244,10 +244,10 @@ pub fn diff(previous: Option<&Snapshot>, current: &Snapshot) -> (Snapshot, Vec<M
                 shown.processes.entry(*pid).or_insert_with(|| p.clone());
             }
         }
-        if let Some(uid) = s.uid {
-            if let Some(name) = prev.users.get(&uid) {
-                shown.users.entry(uid).or_insert_with(|| name.clone());
-            }
+        if let Some(uid) = s.uid
+            && let Some(name) = prev.users.get(&uid)
+        {
+            shown.users.entry(uid).or_insert_with(|| name.clone());
         }
     }
     (shown, marks)

@@ -424,13 +424,13 @@ async fn stream_messages<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = s.shutdown().await;
     let mut extra = [0u8; 64];
     let wait = timeout.min(Duration::from_millis(200));
-    if let Ok(Ok(n)) = tokio::time::timeout(wait, s.read(&mut extra)).await {
-        if n > 0 {
-            report.failure = Some(Failure::Mismatch);
-            report.error = Some(format!(
-                "mismatch: the server sent bytes beyond the echo of the last message ({n}+ extra)"
-            ));
-        }
+    if let Ok(Ok(n)) = tokio::time::timeout(wait, s.read(&mut extra)).await
+        && n > 0
+    {
+        report.failure = Some(Failure::Mismatch);
+        report.error = Some(format!(
+            "mismatch: the server sent bytes beyond the echo of the last message ({n}+ extra)"
+        ));
     }
 }
 

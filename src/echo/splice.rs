@@ -91,10 +91,10 @@ impl PipePool {
 
     /// Gives back a pipe, which must be empty.
     pub fn give(&self, pipe: Pipe) {
-        if let Ok(mut v) = self.pipes.lock() {
-            if v.len() < POOL_MAX {
-                v.push(pipe);
-            }
+        if let Ok(mut v) = self.pipes.lock()
+            && v.len() < POOL_MAX
+        {
+            v.push(pipe);
         }
     }
 }

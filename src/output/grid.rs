@@ -208,10 +208,10 @@ impl Grid {
         }
         let offset = usize::from(marks.is_some());
         for col in 0..self.headers.len() {
-            if Some(col) != self.wrap {
-                if let Some(c) = table.column_mut(col + offset) {
-                    c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
-                }
+            if Some(col) != self.wrap
+                && let Some(c) = table.column_mut(col + offset)
+            {
+                c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
             }
         }
         table

@@ -137,12 +137,14 @@ pub fn run(
                 break;
             }
             timeouts.pop_front();
-            if let Some(p) = e.pending.get_mut(&wseq) {
-                if p.host == h && p.seq == seq && p.outstanding() {
-                    p.timed_out = true;
-                    e.outstanding -= 1;
-                    (e.feed)(&Event::Timeout { host: h, seq })?;
-                }
+            if let Some(p) = e.pending.get_mut(&wseq)
+                && p.host == h
+                && p.seq == seq
+                && p.outstanding()
+            {
+                p.timed_out = true;
+                e.outstanding -= 1;
+                (e.feed)(&Event::Timeout { host: h, seq })?;
             }
         }
         let done = (0..n).all(|h| !more(&sent, &e.replies, h));
@@ -221,10 +223,10 @@ impl Engine<'_> {
             }
             Err(err) => {
                 p.errored = true;
-                if let Some(old) = self.pending.insert(wseq, p) {
-                    if old.outstanding() {
-                        self.outstanding -= 1;
-                    }
+                if let Some(old) = self.pending.insert(wseq, p)
+                    && old.outstanding()
+                {
+                    self.outstanding -= 1;
                 }
                 (self.feed)(&Event::Error {
                     host: h,

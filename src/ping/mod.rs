@@ -207,10 +207,10 @@ pub fn resolve_scoped(host: &str, want: Option<Family>) -> Result<(IpAddr, u32),
             Error::Usage(format!("'{host}' is not an address with an interface: {e}"))
         })?;
         for a in addrs {
-            if let std::net::SocketAddr::V6(v6) = a {
-                if want.is_none_or(|f| f == Family::V6) {
-                    return Ok((IpAddr::V6(*v6.ip()), v6.scope_id()));
-                }
+            if let std::net::SocketAddr::V6(v6) = a
+                && want.is_none_or(|f| f == Family::V6)
+            {
+                return Ok((IpAddr::V6(*v6.ip()), v6.scope_id()));
             }
         }
         return Err(Error::Usage(format!(

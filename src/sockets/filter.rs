@@ -170,12 +170,13 @@ impl Filter {
     /// From the command line: no protocol flag means TCP and UDP; no family flag means both.
     /// A --user that is neither a number nor a known user is bad input, not an empty answer.
     pub fn from_args(a: &ListArgs) -> crate::error::Result<Filter> {
-        if let Some(u) = &a.user {
-            if u.parse::<u32>().is_err() && !crate::sockets::process::user_exists(u) {
-                return Err(crate::error::Error::Usage(format!(
-                    "unknown user '{u}' (give a user name of this system or a numeric uid)"
-                )));
-            }
+        if let Some(u) = &a.user
+            && u.parse::<u32>().is_err()
+            && !crate::sockets::process::user_exists(u)
+        {
+            return Err(crate::error::Error::Usage(format!(
+                "unknown user '{u}' (give a user name of this system or a numeric uid)"
+            )));
         }
         let mut protocols = Vec::new();
         for (on, p) in [
