@@ -58,22 +58,8 @@ pub struct Names {
     pub services: HashMap<(Proto, u16), String>,
 }
 
-impl Names {
-    /// Whether any names were resolved.
-    pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty() && self.services.is_empty()
-    }
-}
-
-/// Text for one end of a socket: `127.0.0.1:80`, `[::1]:80`, `0.0.0.0:*`, `/run/x.sock`,
+/// Writes one end of a socket: `127.0.0.1:80`, `[::1]:80`, `0.0.0.0:*`, `/run/x.sock`,
 /// `@abstract`, `*`; with names, `localhost:http`.
-pub fn endpoint_text(s: &Socket, e: &Endpoint, names: &Names) -> String {
-    let mut out = String::new();
-    write_endpoint(&mut out, s, e, names);
-    out
-}
-
-/// [`endpoint_text`], written into `out`.
 pub fn write_endpoint(out: &mut String, s: &Socket, e: &Endpoint, names: &Names) {
     use std::fmt::Write as _;
     let (Addr::Ip { ip, .. }, Some(port)) = (&e.addr, e.port) else {

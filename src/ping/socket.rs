@@ -231,12 +231,7 @@ impl IcmpSocket {
         self.sock.as_raw_fd()
     }
 
-    /// The socket address to send to `addr` (made once per host, not per send).
-    pub fn dest(addr: IpAddr) -> SockAddr {
-        SockAddr::from(SocketAddr::new(addr, 0))
-    }
-
-    /// Sends one packet to `to` (see [`IcmpSocket::dest`]).
+    /// Sends one packet to `to` (see [`crate::ping::Target::socket_addr`]).
     pub fn send_to(&self, packet: &[u8], to: &SockAddr) -> io::Result<()> {
         self.sock.send_to(packet, to).map(|_| ())
     }

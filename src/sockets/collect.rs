@@ -93,9 +93,7 @@ pub fn collect(
         owners::recheck_missing(&sockets, &mut map);
         apply_owners(&mut sockets, &map, owners::can_see_all_processes());
     }
-    let mut snapshot = process::describe(sockets, &map);
-    snapshot.unreadable_processes = map.unreadable;
-    Ok(snapshot)
+    Ok(process::describe(sockets))
 }
 
 /// Sets each socket's [`Owners`] from the inode map. A socket with a descriptor but no owner

@@ -373,8 +373,6 @@ pub struct Snapshot {
     pub processes: HashMap<u32, ProcessInfo>,
     /// Names for uids (socket owners), for display.
     pub users: HashMap<u32, String>,
-    /// Processes whose descriptors could not be read (not root). 0 when everything was seen.
-    pub unreadable_processes: usize,
 }
 
 impl Snapshot {

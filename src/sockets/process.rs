@@ -5,11 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
 
-use crate::sockets::owners::OwnerMap;
 use crate::sockets::{ProcessInfo, Snapshot, Socket};
 
 /// Builds a [`Snapshot`] from sockets (with owners applied) by describing their processes.
-pub fn describe(sockets: Vec<Socket>, _map: &OwnerMap) -> Snapshot {
+pub fn describe(sockets: Vec<Socket>) -> Snapshot {
     let pids: HashSet<u32> = sockets
         .iter()
         .flat_map(|s| s.owners.pids().iter().copied())
@@ -72,7 +71,6 @@ pub fn describe(sockets: Vec<Socket>, _map: &OwnerMap) -> Snapshot {
         sockets,
         processes,
         users: names,
-        unreadable_processes: 0,
     }
 }
 
