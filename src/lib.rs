@@ -11,6 +11,7 @@ pub mod echo;
 pub mod error;
 pub mod man;
 pub mod output;
+pub mod packet;
 pub mod ping;
 pub mod sockets;
 

@@ -1,0 +1,1 @@
+//! Decoding of link, network and transport headers (pure, never panics).

@@ -1,0 +1,1 @@
+//! The TCP handshake tracker: SYN → SYN/ACK → ACK, refused, unanswered (pure).
