@@ -4,6 +4,8 @@
 #   iproute2    ip netns / veth for test hosts in network namespaces; ss for the benchmarks
 #   util-linux  setpriv, for the unprivileged runs (drop to nobody)
 #   lsof, net-tools: the peers the benchmarks compare against
+#   tcpdump     the filter reference (tcpdump -r FILE EXPR) and the capture benchmark peer
+#   tshark      reads back the pcaps sockscope writes; editcap/mergecap make pcapng fixtures
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -14,6 +16,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 { command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; } || need+=(iproute2)
 command -v lsof >/dev/null 2>&1 || need+=(lsof)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+{ command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -23,6 +27,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "deps: installed ${need[*]}" >&2

@@ -180,6 +180,47 @@ pub fn local_time(epoch_secs: u64) -> String {
     )
 }
 
+/// A capture time as local `HH:MM:SS.ffffff` (tcpdump's default time format).
+pub fn clock_time(ts: std::time::Duration) -> String {
+    let t = ts.as_secs() as libc::time_t;
+    // SAFETY: tm is plain data, fully written by localtime_r on success; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    let micros = ts.subsec_micros();
+    if !ok {
+        return format!("{}.{micros:06}", ts.as_secs());
+    }
+    format!(
+        "{:02}:{:02}:{:02}.{micros:06}",
+        tm.tm_hour, tm.tm_min, tm.tm_sec
+    )
+}
+
+/// A time since the Unix epoch as RFC 3339 in UTC with nanoseconds, for JSON
+/// (`2026-11-24T04:12:00.123456789Z`).
+pub fn rfc3339_utc(ts: std::time::Duration) -> String {
+    let secs = ts.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ts.subsec_nanos()
+    )
+}
+
 /// Text made safe for one table cell: newlines and tabs become spaces, other control characters
 /// (which could drive the terminal) become '?'. JSON keeps the original text.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
@@ -200,6 +241,23 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        use std::time::Duration;
+        assert_eq!(
+            rfc3339_utc(Duration::ZERO),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_utc(Duration::new(951_782_400, 5)),
+            "2000-02-29T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            rfc3339_utc(Duration::new(1_795_493_520, 123_456_789)),
+            "2026-11-24T04:12:00.123456789Z"
+        );
+    }
 
     #[test]
     fn printable_defuses_control_characters() {

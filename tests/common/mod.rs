@@ -48,6 +48,23 @@ pub fn privileged(what: &str) -> bool {
     false
 }
 
+/// Whether an external program the test compares against (tcpdump, tshark, editcap…) is
+/// installed. `.ci/deps.sh` installs them, so in CI a missing one fails the test; elsewhere the
+/// test is skipped with the reason printed.
+#[allow(dead_code)]
+pub fn tool(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
+    if found {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{program} is not installed; .ci/deps.sh should have installed it");
+    }
+    eprintln!("SKIPPED: {program} is not installed (bash .ci/deps.sh installs it)");
+    false
+}
+
 /// A child process, killed when dropped.
 pub struct Holder {
     pub child: Child,
