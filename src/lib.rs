@@ -13,6 +13,7 @@ pub mod man;
 pub mod output;
 pub mod packet;
 pub mod ping;
+pub mod signals;
 pub mod sockets;
 
 pub use error::{Error, Exit, Result};

@@ -13,7 +13,6 @@ pub mod stats;
 pub mod transport;
 
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -169,28 +168,14 @@ impl Tally {
     }
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
 /// Catches Ctrl-C (SIGINT) so the run can stop and print its summary, as iputils does.
-/// Without SA_RESTART, so a waiting poll returns at once.
 pub fn catch_interrupt() {
-    // SAFETY: sigaction is plain data; the handler only stores to an atomic (async-signal-safe).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0;
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-    }
+    crate::signals::catch(&[libc::SIGINT]);
 }
 
 /// Whether Ctrl-C was pressed.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    crate::signals::stop_requested()
 }
 
 /// Resolves a host to one address of the wanted family and its link-local scope: literal
