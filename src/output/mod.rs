@@ -2,6 +2,7 @@
 //! Renderers read a [`Snapshot`](crate::sockets::Snapshot) and never touch the system.
 
 pub mod grid;
+pub mod handshake;
 pub mod json;
 pub mod table;
 
