@@ -4,6 +4,7 @@
 pub mod grid;
 pub mod handshake;
 pub mod json;
+pub mod packet;
 pub mod table;
 
 use std::collections::HashMap;
