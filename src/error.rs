@@ -50,12 +50,6 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// A subcommand that is declared but not built yet (exit 4).
-    #[error(
-        "'sockscope {0}' is not implemented yet; see the project's issue tracker for its status"
-    )]
-    NotImplemented(&'static str),
-
     /// The platform has no backend for this operation (exit 4).
     #[error("{0} is not supported on this platform (sockscope supports Linux)")]
     Unsupported(&'static str),
@@ -76,7 +70,6 @@ impl Error {
             Error::Usage(_) => Exit::Usage,
             Error::Privilege { .. } => Exit::Privilege,
             Error::SocketTable { .. }
-            | Error::NotImplemented(_)
             | Error::Unsupported(_)
             | Error::Output(_)
             | Error::Other(_) => Exit::Failure,

@@ -55,14 +55,6 @@ fn bash_completion_script_is_valid_bash() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_with_exit_4() {
-    let (code, out, err) = run(&["capture", "-i", "lo"]);
-    assert_eq!(code, 4);
-    assert!(out.is_empty(), "no fake output: {out}");
-    assert!(err.contains("not implemented yet"), "{err}");
-}
-
-#[test]
 fn color_never_and_no_color() {
     let (code, out, _) = run(&["--color", "never", "list", "-t", "-l"]);
     assert_eq!(code, 0);

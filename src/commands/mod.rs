@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments in, core calls, output out. No logic of their own beyond
 //! wiring; the logic lives in `sockets`, `output` and friends.
 
+pub mod capture;
 pub mod check;
 pub mod completions;
 pub mod echo;
@@ -11,7 +12,7 @@ pub mod who;
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Exit, Result};
+use crate::error::{Exit, Result};
 use crate::output::Style;
 
 /// Runs the parsed command line, writing results to `out` and logs to stderr.
@@ -22,7 +23,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Who(args) => who::run(&args, &style, out),
         Command::Completions { shell } => completions::run(shell, out),
         Command::Check(args) => check::run(&args, &style, out),
-        Command::Capture(_) => Err(Error::NotImplemented("capture")),
+        Command::Capture(args) => capture::run(&args, out),
         Command::Ping(args) => ping::run(&args, &style, out),
         Command::Echo(args) => echo::run(&args, out),
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 pub mod decode;
 pub mod filter;
 pub mod handshake;
+pub mod live;
 pub mod pcap;
+pub mod session;
 
 /// The link-layer header type of a frame, with its pcap LINKTYPE_* number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
