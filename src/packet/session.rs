@@ -650,29 +650,32 @@ fn run_live(
         };
         // Take what is already queued in one go, then flush: immediate when traffic is light,
         // batched when it is heavy.
-        let mut batch = 0;
         let mut event = Some(first);
+        let mut handled = 0;
         while let Some(ev) = event.take() {
             match ev {
-                live::Event::Frame(captured) => {
-                    pipeline.summary.seen += 1;
-                    let iface = &interfaces[captured.interface];
-                    let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
-                    if user_filter[captured.interface]
-                        && !programs[captured.interface].matches(&captured.data, len)
-                    {
-                        event = rx.try_recv().ok();
-                        continue;
-                    }
-                    let frame = Frame {
-                        ts: captured.ts,
-                        link: iface.link,
-                        data: &captured.data,
-                        orig_len: len,
-                        interface: Some(&iface.name),
-                    };
-                    if let Err(e) = pipeline.frame(&frame) {
-                        error = Some(e);
+                live::Event::Frames(frames) => {
+                    for captured in frames {
+                        pipeline.summary.seen += 1;
+                        let iface = &interfaces[captured.interface];
+                        let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
+                        if user_filter[captured.interface]
+                            && !programs[captured.interface].matches(&captured.data, len)
+                        {
+                            continue;
+                        }
+                        let frame = Frame {
+                            ts: captured.ts,
+                            link: iface.link,
+                            data: &captured.data,
+                            orig_len: len,
+                            interface: Some(&iface.name),
+                        };
+                        if let Err(e) = pipeline.frame(&frame) {
+                            error = Some(e);
+                            break;
+                        }
+                        handled += 1;
                     }
                 }
                 live::Event::Failed {
@@ -687,8 +690,7 @@ fn run_live(
                     }
                 }
             }
-            batch += 1;
-            if error.is_some() || pipeline.done() || batch >= 4096 {
+            if error.is_some() || pipeline.done() || handled >= 4096 {
                 break;
             }
             event = rx.try_recv().ok();
