@@ -196,32 +196,41 @@ pub struct CheckArgs {
 /// `sockscope capture`.
 #[derive(Debug, Args, Clone)]
 pub struct CaptureArgs {
-    /// Interface to capture on (default: every interface that is up).
+    /// Interface to capture on (default, or `any`: every interface that is up).
     #[arg(short = 'i', value_name = "IFACE")]
     pub interface: Option<String>,
-    /// Stop after N matching packets.
+    /// Stop after N matching packets (with --handshakes: after N handshakes).
     #[arg(short = 'c', value_name = "N")]
     pub count: Option<u64>,
-    /// Stop after DUR.
+    /// Stop after DUR (live captures).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Write the packets to a pcap file.
+    /// Write the packets to a pcap file (nanosecond timestamps; `-` for standard output)
+    /// instead of printing them.
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Read packets from a pcap or pcapng file instead of capturing.
+    /// Read packets from a pcap or pcapng file (`-` for standard input) instead of capturing;
+    /// needs no privilege.
     #[arg(short = 'r', value_name = "FILE")]
     pub read: Option<PathBuf>,
-    /// One line per TCP connection attempt instead of one per packet.
+    /// One line per TCP connection attempt (established with its RTT, refused, unanswered,
+    /// not acknowledged, reset, unreachable) instead of one per packet.
     #[arg(long)]
     pub handshakes: bool,
-    /// Put the interface in promiscuous mode.
+    /// Put the interface in promiscuous mode (off by default).
     #[arg(long)]
     pub promisc: bool,
-    /// JSON output, one object per line.
+    /// JSON output, one object per line, then a summary object.
     #[arg(long)]
     pub json: bool,
-    /// Filter expression (tcpdump subset).
-    #[arg(value_name = "EXPR", trailing_var_arg = true)]
+    /// Filter expression, a tcpdump subset: tcp udp icmp icmp6 arp ip ip6,
+    /// [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, portrange N-M,
+    /// and/or/not (also && || !) and parentheses; e.g. `tcp port 80 or 443`.
+    #[arg(
+        value_name = "EXPR",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
     pub expr: Vec<String>,
 }
 

@@ -115,6 +115,36 @@ fn extra_sections() -> Roff {
         "-c COUNT stops after COUNT requests per host (with -w, as iputils: after COUNT replies, or at the deadline, exiting 1 if fewer came back); -i INTERVAL (default 1s; below 200ms only for root), -W TIMEOUT per reply (default 1s), -w DEADLINE for the whole run, -s SIZE payload bytes (default 56), -t TTL, -q only the summary lines, --json one object per reply, timeout or error and one summary object per host, each on a line. Several hosts are pinged at once over one socket per family, lines prefixed with the host, and a table (host, address, sent, received, loss, min/avg/max) ends the run. --tcp PORT times TCP connects instead (a refused connect is an answer: the host is up); --udp PORT times round trips to a UDP echo peer and checks the payload. Ctrl-C prints the summary. Exit status 0 when every host answered at least once, 1 when one did not, 2 for bad input, 3 when ICMP needs a privilege it lacks.",
     );
 
+    section(&mut r, "CAPTURE");
+    para(
+        &mut r,
+        "sockscope capture captures packets live through AF_PACKET raw sockets (pnet) on every interface that is up, or on -i IFACE, and prints one line per packet: local time, interface, protocol, endpoints as ADDR:PORT ([ADDR]:PORT for IPv6), TCP flags in tcpdump letters (S SYN, F FIN, R RST, P PSH, . ACK, U URG, E ECE, W CWR), seq, ack, window, options between <>, len (TCP or UDP payload bytes), and length (the frame on the wire). It decodes Ethernet, 802.1Q/802.1ad VLAN tags, ARP, IPv4 (fragments), IPv6 with its extension headers, TCP, UDP, ICMP and ICMPv6 (errors show the packet they quote); headers cut short or contradicting themselves are marked [truncated ...] or [malformed ...]. On loopback each packet is shown once (the outgoing copy is ignored, as libpcap does). Interfaces are never put in promiscuous mode unless --promisc is given.",
+    );
+    para(
+        &mut r,
+        "EXPR is a tcpdump subset: tcp, udp, icmp, icmp6, arp, ip, ip6; [src|dst] host ADDR (IPv4 or IPv6; an IPv4 host also matches ARP); [src|dst] net CIDR; [src|dst] port N and portrange N1-N2 (TCP, UDP and SCTP, or qualified: tcp port 80); and, or, not (also &&, ||, !) and parentheses, with tcpdump's precedence (and/or equal, left to right) and its inherited qualifiers (port 80 or 443). Names are never resolved: give addresses and numbers. The expression is compiled to classic BPF and attached to the socket, so the kernel discards what does not match; with -r the same program runs in user space, so a file and a live capture agree, and both agree with tcpdump -r FILE EXPR. As in tcpdump, ip, tcp and the others do not match VLAN-tagged frames in a file.",
+    );
+    para(
+        &mut r,
+        "--handshakes prints one line per TCP connection attempt instead: the time of the first SYN, client > server, the outcome and the time of each step after the first SYN: established (SYN, SYN/ACK, ACK, with rtt: the SYN/ACK minus the last SYN before it), refused (a RST answered the SYN: nothing listens), reset (RST after the SYN/ACK), unreachable (an ICMP error quoted the SYN, with the router that sent it), unanswered (SYNs, retransmissions counted, and nothing back: filtered or host down; decided after max(3.5s, 1.5 times the last retransmission gap), at most 10s, or when the capture ends), not-acknowledged (SYN/ACK but no ACK). When an end is on this host, the processes holding its socket are named (client NAME[PID], server NAME[PID]); a short-lived client may be gone before it can be named.",
+    );
+    para(
+        &mut r,
+        "-w FILE writes a pcap (nanosecond timestamps, link type Ethernet, or raw IP for interfaces without a link layer) that tcpdump, tshark and Wireshark read, instead of printing packets (-w - writes it to standard output). A pcap holds one link type, so -w with interfaces of different kinds needs -i. -r FILE reads pcap (microsecond or nanosecond, either byte order) and pcapng (several sections and interfaces, as tshark writes by default) and needs no privilege; -r - reads standard input. A file cut short is read up to the cut with a warning; a damaged one ends with exit status 2 naming the byte offset.",
+    );
+    para(
+        &mut r,
+        "-c N stops after N matching packets (with --handshakes, N handshakes), --duration DUR after DUR; Ctrl-C or SIGTERM stop it cleanly. The pcap is then complete, and a summary goes to standard error: packets seen (read from the kernel, or from the file), matched (passed the filter and shown or written) and, live, dropped by the kernel because its buffer was full (PACKET_STATISTICS). A filter the kernel refuses as too large (net.core.optmem_max) is run in user space instead, with a warning. --json prints one object per packet or per handshake, each on a line, and a last object {type: summary, seen, matched, dropped, received_by_filter, handshakes}.",
+    );
+    para(
+        &mut r,
+        "Packet JSON objects have: type (packet), time (RFC 3339 UTC, nanoseconds), timestamp (seconds since the epoch), interface, length, caplen, link, link_type, src_mac, dst_mac, packet_type, ifindex, vlan (list), ethertype, proto (tcp, udp, icmp, icmp6, arp, ip, ip6 or other), src, dst, src_port, dst_port, ip_proto, ttl, ip_id, hop_limit, flow_label, ext_headers, fragment {id, offset, more}, tcp {flags, flag_names, seq, ack, window, urgent, header_len, options, payload_len}, udp {length, payload_len}, icmp {type, code, name, code_name, id, seq, mtu, gateway, pointer, payload_len, quoted, ndp}, arp {op, opcode, hardware_type, protocol_type, sender_mac, sender_ip, target_mac, target_ip}, truncated and malformed; keys that do not apply are null.",
+    );
+    para(
+        &mut r,
+        "Handshake JSON objects have: type (handshake), time and timestamp (of the first SYN), client_addr, client_port, server_addr, server_port, outcome (established, refused, reset, unanswered, not-acknowledged, unreachable), decided (event, silence, new-attempt, end, full), syn_count, synack_count, synack_ms, ack_ms, rst_ms, rtt_ms, total_ms (milliseconds after the first SYN, or null), icmp {from, what, ms, about}, reset_by (client or server), wrong_acks, simultaneous, earlier_outcome, and processes: a list of {side, pid, name, user, cmdline}.",
+    );
+
     section(&mut r, "JSON");
     para(
         &mut r,
@@ -184,7 +214,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "PRIVILEGES");
     para(
         &mut r,
-        "ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+        "capture needs CAP_NET_RAW (sudo, or setcap cap_net_raw,cap_net_admin+ep $(which sockscope); CAP_NET_ADMIN lets it enlarge its socket buffers past net.core.rmem_max); without it, it exits with status 3 and says so. Once its sockets are open it drops every capability (with --handshakes it keeps only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to name processes) and sets no_new_privs before it reads a packet; -r needs no privilege. ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
     );
 
     section(&mut r, "ENVIRONMENT");
@@ -226,6 +256,22 @@ fn extra_sections() -> Roff {
             "sockscope check --udp 127.0.0.1:7007",
             "does anything answer on this UDP port?",
         ),
+        (
+            "sockscope capture -i lo tcp port 8080",
+            "the TCP packets of port 8080 on loopback",
+        ),
+        (
+            "sockscope capture --handshakes port 443",
+            "one line per connection attempt to or from port 443, with the processes",
+        ),
+        (
+            "sockscope capture -i eth0 -w out.pcap -c 1000 udp",
+            "1000 UDP packets into a pcap for tshark or Wireshark",
+        ),
+        (
+            "sockscope capture -r out.pcapng --json host 10.0.0.1",
+            "read a capture file as JSON lines, filtered",
+        ),
         ("sockscope ping -c 3 ::1", "three ICMPv6 echoes"),
         (
             "sockscope ping -q -c 1 -W 1 10.0.0.1 10.0.0.2 10.0.0.3",
@@ -261,6 +307,10 @@ fn extra_sections() -> Roff {
         roman("(8), "),
         italic("tcpdump"),
         roman("(8), "),
+        italic("pcap-filter"),
+        roman("(7), "),
+        italic("tshark"),
+        roman("(1), "),
         italic("ping"),
         roman("(8)"),
     ]);

@@ -45,6 +45,12 @@ fn main_page_documents_exit_codes_and_privileges() {
         "resets connections beyond",
         "CAP_NET_RAW",
         "ping_group_range",
+        "CAPTURE",
+        "PACKET_STATISTICS",
+        "SYN/ACK but no ACK",
+        "received_by_filter",
+        "pcapng",
+        "no_new_privs",
     ] {
         assert!(main.contains(needle), "{needle} missing from sockscope.1");
     }
