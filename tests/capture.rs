@@ -193,10 +193,22 @@ fn without_cap_net_raw_exits_3_and_says_how_to_grant_it() {
     if !privileged("capture as nobody") {
         return;
     }
+    // A capture that cannot start leaves an existing -w file alone.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keep = temp_path(&dir, "keep.pcap");
+    std::fs::write(&keep, b"precious").expect("write");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    std::fs::set_permissions(&keep, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .expect("chmod");
     let out = common::as_nobody(env!("CARGO_BIN_EXE_sockscope"))
-        .args(["capture", "-i", "lo", "-c", "1"])
+        .args(["capture", "-i", "lo", "-c", "1", "-w", &keep])
         .output()
         .expect("setpriv");
+    assert_eq!(std::fs::read(&keep).expect("read"), b"precious");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
@@ -448,6 +460,9 @@ fn capture_gives_up_its_capabilities_once_the_socket_is_open() {
     assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
     assert_eq!(field("CapPrm:"), "0000000000000000", "{status}");
     assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    // Run as root, it becomes nobody: root's files are out of its reach too.
+    assert!(field("Uid:").starts_with("65534"), "{status}");
+    assert!(field("Gid:").starts_with("65534"), "{status}");
     let (code, _out, err) = cap.stop();
     assert_eq!(code, 0, "{err:?}");
 }

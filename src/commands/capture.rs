@@ -132,7 +132,8 @@ impl Consumer for Renderer<'_> {
 /// Runs `capture`.
 pub fn run(args: &CaptureArgs, out: &mut dyn Write) -> Result<Exit> {
     let config = config(args)?;
-    crate::signals::catch(&[libc::SIGINT, libc::SIGTERM]);
+    // SIGHUP too: a capture in a closed SSH session still ends with a complete file.
+    crate::signals::catch(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
     let mut renderer = Renderer {
         out,
         json: args.json,
@@ -181,6 +182,10 @@ pub fn summary_text(s: &Summary, live: bool, handshakes: bool) -> String {
             ", {} dropped by the kernel",
             s.dropped.unwrap_or(0)
         ));
+        // The filter runs in the kernel: what it rejects is never seen, so say what it passed.
+        if let Some(received) = s.received_by_filter {
+            text.push_str(&format!(" ({received} passed the kernel's filter)"));
+        }
     }
     text
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::output::handshake::{LocalOwner, Side};
 use crate::packet::decode::{self, Decoded};
 use crate::packet::filter::{Filter, Program};
-use crate::packet::handshake::{self, Attempt, Tracker};
+use crate::packet::handshake::{self, Attempt, Outcome, Tracker};
 use crate::packet::pcap::{Precision, Reader, Writer};
 use crate::packet::{Frame, LinkType, live};
 use crate::sockets::collect::{self, OwnerScan, Query};
@@ -28,9 +28,12 @@ pub const SNAPLEN: u32 = 262_144;
 /// How often a live session looks at the clock, the stop signals and the handshake timers, and
 /// flushes the pcap file and the output.
 const TICK: Duration = Duration::from_millis(100);
-/// Default receive buffer of each capture socket: enough for a burst of ~100,000 small packets
-/// on loopback (the kernel charges ~1 KiB per packet queued).
+/// Receive buffer budget of a capture, shared by its sockets (the kernel doubles what is asked
+/// and charges ~1 KiB per small packet queued, so one interface can hold a burst of ~200,000
+/// packets while the reader catches up).
 pub const DEFAULT_BUFFER: usize = 128 << 20;
+/// The least buffer a socket gets when the budget is shared by many interfaces.
+const MIN_BUFFER: usize = 4 << 20;
 
 /// Where packets come from.
 #[derive(Debug, Clone)]
@@ -259,7 +262,7 @@ impl<'a> Pipeline<'a> {
                     self.owners.queue(decided);
                 }
                 if !self.owners.live {
-                    self.report()?;
+                    self.report(false)?;
                 }
             }
         }
@@ -275,8 +278,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Hands decided attempts to the consumer, with their local processes.
-    fn report(&mut self) -> Result<()> {
-        for (attempt, owners) in self.owners.resolve() {
+    fn report(&mut self, force: bool) -> Result<()> {
+        for (attempt, owners) in self.owners.resolve(force) {
             if self
                 .config
                 .count
@@ -306,7 +309,7 @@ impl<'a> Pipeline<'a> {
             let decided = tracker.finish();
             self.owners.queue(decided);
         }
-        self.report()?;
+        self.report(true)?;
         self.flush()
     }
 }
@@ -323,11 +326,27 @@ fn handshake_input(tracker: &mut Tracker, frame: &Frame, d: &Decoded) -> Vec<Att
 }
 
 /// Names the local processes at the ends of decided attempts, in batches: one read of the socket
-/// table and one /proc scan per batch, however many attempts it holds.
+/// table and one /proc scan per batch, at most every LOOKUP_INTERVAL however many attempts
+/// are decided meanwhile (a SYN flood must not turn into a /proc scan per SYN).
 struct OwnerLookup {
     live: bool,
     local: Vec<IpAddr>,
     pending: Vec<Attempt>,
+    last: Option<Instant>,
+}
+
+/// The shortest time between two owner lookups.
+const LOOKUP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Endpoints as plain IPs (an IPv4-mapped IPv6 address as IPv4), for map keys.
+type Key = (IpAddr, u16);
+
+fn key(addr: std::net::SocketAddr) -> Key {
+    (plain_ip(addr.ip()), addr.port())
+}
+
+fn endpoint_key(e: &crate::sockets::Endpoint) -> Option<Key> {
+    Some((plain_ip(e.addr.as_ip()?), e.port?))
 }
 
 impl OwnerLookup {
@@ -340,6 +359,7 @@ impl OwnerLookup {
                 Vec::new()
             },
             pending: Vec::new(),
+            last: None,
         }
     }
 
@@ -351,30 +371,39 @@ impl OwnerLookup {
         ip.is_loopback() || self.local.contains(&ip)
     }
 
+    /// Whether an end of the attempt may still have a socket to name. A refused attempt has
+    /// none: the server has no listener and the client's socket died with the RST.
+    fn worth_looking(&self, a: &Attempt) -> bool {
+        a.outcome != Outcome::Refused
+            && (self.is_local(a.client.ip()) || self.is_local(a.server.ip()))
+    }
+
     /// The pending attempts with their owners (none when reading a file: the processes of
-    /// this host now have nothing to do with it).
-    fn resolve(&mut self) -> Vec<(Attempt, Vec<LocalOwner>)> {
-        let pending = std::mem::take(&mut self.pending);
-        if pending.is_empty() {
+    /// this host now have nothing to do with it). Unless `now_or_never`, waits (returns
+    /// nothing) while the last lookup is more recent than LOOKUP_INTERVAL.
+    fn resolve(&mut self, now_or_never: bool) -> Vec<(Attempt, Vec<LocalOwner>)> {
+        if self.pending.is_empty() {
             return Vec::new();
         }
         if !self.live {
-            return pending.into_iter().map(|a| (a, Vec::new())).collect();
+            return std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|a| (a, Vec::new()))
+                .collect();
         }
-        let mut ports = Vec::new();
-        for a in &pending {
-            if self.is_local(a.client.ip()) {
-                ports.push(a.client.port());
-            }
-            if self.is_local(a.server.ip()) {
-                ports.push(a.server.port());
-            }
+        let wanted = self.pending.iter().any(|a| self.worth_looking(a));
+        if wanted && !now_or_never && self.last.is_some_and(|t| t.elapsed() < LOOKUP_INTERVAL) {
+            return Vec::new();
         }
-        ports.sort_unstable();
-        ports.dedup();
-        let snapshot = if ports.is_empty() {
-            None
-        } else {
+        let pending = std::mem::take(&mut self.pending);
+        let index = if wanted {
+            self.last = Some(Instant::now());
+            let mut ports: Vec<u16> = Vec::new();
+            for a in pending.iter().filter(|a| self.worth_looking(a)) {
+                ports.extend([a.client.port(), a.server.port()]);
+            }
+            ports.sort_unstable();
+            ports.dedup();
             let query = Query {
                 protocols: vec![Proto::Tcp],
                 ..Query::default()
@@ -391,13 +420,18 @@ impl OwnerLookup {
                 OwnerScan::Kept,
             )
             .ok()
+            .map(SocketIndex::new)
+        } else {
+            None
         };
         pending
             .into_iter()
             .map(|a| {
-                let owners = match &snapshot {
-                    Some(snap) => owners_of(&a, snap, |ip| self.is_local(ip)),
-                    None => Vec::new(),
+                let owners = match &index {
+                    Some(index) if self.worth_looking(&a) => {
+                        index.owners_of(&a, |ip| self.is_local(ip))
+                    }
+                    _ => Vec::new(),
                 };
                 (a, owners)
             })
@@ -405,76 +439,99 @@ impl OwnerLookup {
     }
 }
 
-/// The processes at the local ends of an attempt: the client's connecting socket, and the
-/// server's accepted connection or else its listening socket.
-fn owners_of(
-    a: &Attempt,
-    snap: &crate::sockets::Snapshot,
-    is_local: impl Fn(IpAddr) -> bool,
-) -> Vec<LocalOwner> {
-    let processes = |s: &Socket| -> Vec<crate::sockets::ProcessInfo> {
-        s.owners
-            .pids()
-            .iter()
-            .filter_map(|pid| snap.processes.get(pid).cloned())
-            .collect()
-    };
-    let same = |e: &crate::sockets::Endpoint, addr: std::net::SocketAddr| {
-        e.port == Some(addr.port()) && e.addr.as_ip().is_some_and(|ip| same_ip(ip, addr.ip()))
-    };
-    let mut out = Vec::new();
-    if is_local(a.client.ip())
-        && let Some(s) = snap
-            .sockets
-            .iter()
-            .find(|s| same(&s.local, a.client) && same(&s.remote, a.server))
-    {
-        let processes = processes(s);
-        if !processes.is_empty() {
-            out.push(LocalOwner {
-                side: Side::Client,
-                processes,
-            });
-        }
-    }
-    if is_local(a.server.ip()) {
-        let accepted = snap
-            .sockets
-            .iter()
-            .find(|s| same(&s.local, a.server) && same(&s.remote, a.client));
-        let listener = || {
-            snap.sockets.iter().find(|s| {
-                s.state == State::Listen
-                    && s.local.port == Some(a.server.port())
-                    && s.local
-                        .addr
-                        .as_ip()
-                        .is_some_and(|ip| ip.is_unspecified() || same_ip(ip, a.server.ip()))
-            })
-        };
-        if let Some(s) = accepted
-            .filter(|s| !s.owners.pids().is_empty())
-            .or_else(listener)
-        {
-            let processes = processes(s);
-            if !processes.is_empty() {
-                out.push(LocalOwner {
-                    side: Side::Server,
-                    processes,
-                });
-            }
-        }
-    }
-    out
+/// One socket-table read, indexed for the attempts of a batch.
+struct SocketIndex {
+    snap: crate::sockets::Snapshot,
+    /// (local, remote) → socket position, for connected sockets.
+    connected: HashMap<(Key, Key), usize>,
+    /// port → listening socket positions.
+    listening: HashMap<u16, Vec<usize>>,
 }
 
-/// Equal addresses, an IPv4-mapped IPv6 address being its IPv4 address.
-fn same_ip(a: IpAddr, b: IpAddr) -> bool {
-    let plain = |ip: IpAddr| match ip {
+impl SocketIndex {
+    fn new(snap: crate::sockets::Snapshot) -> SocketIndex {
+        let mut connected = HashMap::new();
+        let mut listening: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (i, s) in snap.sockets.iter().enumerate() {
+            if s.state == State::Listen {
+                if let Some(port) = s.local.port {
+                    listening.entry(port).or_default().push(i);
+                }
+            } else if let (Some(l), Some(r)) = (endpoint_key(&s.local), endpoint_key(&s.remote)) {
+                // Keep the one with owners when a tuple shows twice (a TIME-WAIT leftover).
+                let has_owner = !s.owners.pids().is_empty();
+                connected
+                    .entry((l, r))
+                    .and_modify(|e| {
+                        if has_owner {
+                            *e = i
+                        }
+                    })
+                    .or_insert(i);
+            }
+        }
+        SocketIndex {
+            snap,
+            connected,
+            listening,
+        }
+    }
+
+    fn processes(&self, i: usize) -> Vec<crate::sockets::ProcessInfo> {
+        self.snap.sockets[i]
+            .owners
+            .pids()
+            .iter()
+            .filter_map(|pid| self.snap.processes.get(pid).cloned())
+            .collect()
+    }
+
+    /// The processes at the local ends of an attempt: the client's connecting socket, and the
+    /// server's accepted connection or else its listening socket.
+    fn owners_of(&self, a: &Attempt, is_local: impl Fn(IpAddr) -> bool) -> Vec<LocalOwner> {
+        let mut out = Vec::new();
+        let mut push = |side, processes: Vec<crate::sockets::ProcessInfo>| {
+            if !processes.is_empty() {
+                out.push(LocalOwner { side, processes });
+            }
+        };
+        let (client, server) = (key(a.client), key(a.server));
+        if is_local(a.client.ip())
+            && let Some(&i) = self.connected.get(&(client, server))
+        {
+            push(Side::Client, self.processes(i));
+        }
+        if is_local(a.server.ip()) {
+            let accepted = self
+                .connected
+                .get(&(server, client))
+                .map(|&i| self.processes(i))
+                .filter(|p| !p.is_empty());
+            let listener = || {
+                self.listening
+                    .get(&a.server.port())?
+                    .iter()
+                    .find(|&&i| {
+                        self.snap.sockets[i].local.addr.as_ip().is_some_and(|ip| {
+                            ip.is_unspecified() || plain_ip(ip) == plain_ip(a.server.ip())
+                        })
+                    })
+                    .map(|&i| self.processes(i))
+            };
+            if let Some(p) = accepted.or_else(listener) {
+                push(Side::Server, p);
+            }
+        }
+        out
+    }
+}
+
+/// An IPv4-mapped IPv6 address as its IPv4 address; others unchanged.
+fn plain_ip(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    };
-    plain(a) == plain(b)
+    }
 }
 
 fn run_file(
@@ -570,24 +627,38 @@ fn run_live(
     consumer: &mut dyn Consumer,
     notes: &mut dyn Notes,
 ) -> Result<Ended> {
-    let (interfaces, skipped) = live::select(interface)?;
-    let programs = interfaces
+    let (selected, mut skipped) = live::select(interface)?;
+    let programs = selected
         .iter()
         .map(|i| compile(&config.filter, i.link))
         .collect::<Result<Vec<_>>>()?;
-    let mut pipeline = Pipeline::new(config, consumer, true);
-    if let Some(output) = &config.write {
-        let link = interfaces[0].link;
-        if let Some(other) = interfaces.iter().find(|i| i.link != link) {
-            return Err(Error::Usage(format!(
-                "-w: a pcap file holds one link type, but {} and {} differ; pick one \
-                 interface with -i",
-                interfaces[0].name, other.name
-            )));
-        }
-        pipeline.pcap = Some(PcapOut::create(output, link)?);
+    if config.write.is_some()
+        && let Some(other) = selected.iter().find(|i| i.link != selected[0].link)
+    {
+        return Err(Error::Usage(format!(
+            "-w: a pcap file holds one link type, but {} and {} differ; pick one interface \
+             with -i",
+            selected[0].name, other.name
+        )));
     }
-    let opened = live::open(&interfaces, &programs, opts)?;
+    // One buffer budget for the whole capture, so that capturing on every interface of a host
+    // with hundreds of them does not pin gigabytes of kernel memory.
+    let per_socket = live::Options {
+        buffer: (opts.buffer / selected.len()).max(MIN_BUFFER),
+        ..opts.clone()
+    };
+    let every = !matches!(interface, Some(name) if name != "any" && name != "all");
+    let opened = live::open(&selected, &programs, &per_socket, every, &mut skipped)?;
+    let interfaces: Vec<live::Interface> = opened
+        .interfaces
+        .iter()
+        .map(|&i| selected[i].clone())
+        .collect();
+    let programs: Vec<Program> = opened
+        .interfaces
+        .iter()
+        .map(|&i| programs[i].clone())
+        .collect();
     let user_filter: Vec<bool> = opened.kernel_filter.iter().map(|k| !k).collect();
     for (iface, _) in interfaces.iter().zip(&user_filter).filter(|(_, u)| **u) {
         notes.note(&format!(
@@ -595,6 +666,12 @@ fn run_live(
              filtering in user space instead, which costs CPU",
             iface.name
         ));
+    }
+    let mut pipeline = Pipeline::new(config, consumer, true);
+    // The file is created once the sockets are open (a capture that cannot start leaves an
+    // existing file alone), and before privileges go (root may write where the user cannot).
+    if let Some(output) = &config.write {
+        pipeline.pcap = Some(PcapOut::create(output, interfaces[0].link)?);
     }
     if let Err(e) = live::drop_privileges(config.view == View::Handshakes) {
         notes.note(&format!("could not drop privileges: {e}"));
@@ -621,7 +698,12 @@ fn run_live(
     let (running, rx) = opened.start();
     let started = Instant::now();
     let deadline = config.duration.map(|d| started + d);
-    let mut active = interfaces.len();
+    let mut live = Live {
+        interfaces: &interfaces,
+        programs: &programs,
+        user_filter: &user_filter,
+        active: interfaces.len(),
+    };
     let mut next_tick = Instant::now() + TICK;
     let mut error = None;
     loop {
@@ -635,7 +717,7 @@ fn run_live(
         if now >= next_tick {
             next_tick = now + TICK;
             pipeline.expire(wall_clock());
-            if let Err(e) = pipeline.report().and_then(|()| pipeline.flush()) {
+            if let Err(e) = pipeline.report(false).and_then(|()| pipeline.flush()) {
                 error = Some(e);
                 break;
             }
@@ -653,43 +735,7 @@ fn run_live(
         let mut event = Some(first);
         let mut handled = 0;
         while let Some(ev) = event.take() {
-            match ev {
-                live::Event::Frames(frames) => {
-                    for captured in frames {
-                        pipeline.summary.seen += 1;
-                        let iface = &interfaces[captured.interface];
-                        let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
-                        if user_filter[captured.interface]
-                            && !programs[captured.interface].matches(&captured.data, len)
-                        {
-                            continue;
-                        }
-                        let frame = Frame {
-                            ts: captured.ts,
-                            link: iface.link,
-                            data: &captured.data,
-                            orig_len: len,
-                            interface: Some(&iface.name),
-                        };
-                        if let Err(e) = pipeline.frame(&frame) {
-                            error = Some(e);
-                            break;
-                        }
-                        handled += 1;
-                    }
-                }
-                live::Event::Failed {
-                    interface,
-                    error: e,
-                } => {
-                    let name = &interfaces[interface].name;
-                    notes.note(&format!("stopped capturing on {name}: {e}"));
-                    active -= 1;
-                    if active == 0 {
-                        error = Some(Error::Other(format!("capture failed on {name}: {e}")));
-                    }
-                }
-            }
+            handled += live.event(ev, &mut pipeline, notes, &mut error);
             if error.is_some() || pipeline.done() || handled >= 4096 {
                 break;
             }
@@ -705,7 +751,20 @@ fn run_live(
             break;
         }
     }
-    let stats = running.stop(rx);
+    // What the readers had already read when the capture was told to stop belongs to it (a
+    // Ctrl-C after a burst keeps the whole burst): take it until they have all ended.
+    running.request_stop();
+    while error.is_none() {
+        match rx.recv_timeout(TICK) {
+            Ok(ev) => {
+                live.event(ev, &mut pipeline, notes, &mut error);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    drop(rx);
+    let stats = running.join();
     pipeline.summary.dropped = Some(stats.drops);
     pipeline.summary.received_by_filter = Some(stats.packets);
     if let Err(e) = pipeline.finish()
@@ -717,6 +776,72 @@ fn run_live(
         summary: pipeline.summary,
         error,
     })
+}
+
+/// The live capture's view of the readers' events.
+struct Live<'a> {
+    interfaces: &'a [live::Interface],
+    programs: &'a [Program],
+    user_filter: &'a [bool],
+    /// Readers still running.
+    active: usize,
+}
+
+impl Live<'_> {
+    /// Handles one event; returns how many frames it held. Sets `error` when the capture must
+    /// end.
+    fn event(
+        &mut self,
+        ev: live::Event,
+        pipeline: &mut Pipeline,
+        notes: &mut dyn Notes,
+        error: &mut Option<Error>,
+    ) -> usize {
+        match ev {
+            live::Event::Frames(frames) => {
+                let n = frames.len();
+                for captured in frames {
+                    pipeline.summary.seen += 1;
+                    let iface = &self.interfaces[captured.interface];
+                    let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
+                    if self.user_filter[captured.interface]
+                        && !self.programs[captured.interface].matches(&captured.data, len)
+                    {
+                        continue;
+                    }
+                    let frame = Frame {
+                        ts: captured.ts,
+                        link: iface.link,
+                        data: &captured.data,
+                        orig_len: len,
+                        interface: Some(&iface.name),
+                    };
+                    if error.is_none()
+                        && let Err(e) = pipeline.frame(&frame)
+                    {
+                        *error = Some(e);
+                    }
+                }
+                n
+            }
+            live::Event::Note { interface, text } => {
+                notes.note(&format!("{}: {text}", self.interfaces[interface].name));
+                0
+            }
+            live::Event::Failed {
+                interface,
+                error: e,
+            } => {
+                let name = &self.interfaces[interface].name;
+                notes.note(&format!("stopped capturing on {name}: {e}"));
+                self.active = self.active.saturating_sub(1);
+                if self.active == 0 && error.is_none() {
+                    *error = Some(Error::Other(format!("capture failed on {name}: {e}")));
+                }
+                0
+            }
+        }
+    }
 }
 
 fn wall_clock() -> Duration {
