@@ -726,3 +726,44 @@ fn filters_agree_with_tcpdump_on_a_live_fixture() {
         assert_eq!(a, b);
     }
 }
+
+#[test]
+fn an_interface_that_goes_down_is_waited_for_and_one_that_goes_away_ends_it() {
+    if !privileged("capture on a veth link to a network namespace") {
+        return;
+    }
+    let host = TestHost::new();
+    let cap = Capture::start(&["-i", &host.host_if, "icmp"]);
+    let ping = |what: &str| {
+        let (code, _out, err) = run(&["ping", "-c", "1", "-W", "2", &host.ns_ip]);
+        assert_eq!(code, 0, "{what}: {err}");
+    };
+    ping("before");
+    cap.expect_line(|l| l.contains("echo reply"));
+    let ip = |args: &[&str]| {
+        let status = Command::new("ip").args(args).status().expect("ip");
+        assert!(status.success(), "ip {args:?}");
+    };
+    ip(&["link", "set", &host.host_if, "down"]);
+    std::thread::sleep(Duration::from_millis(300));
+    ip(&["link", "set", &host.host_if, "up"]);
+    // The peer's end keeps its address; wait until the link carries traffic again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while run(&["ping", "-c", "1", "-W", "1", &host.ns_ip]).0 != 0 && Instant::now() < deadline {}
+    ping("after the link came back");
+    cap.expect_line(|l| l.contains("echo reply"));
+    // Gone for good: the capture ends with exit 4 and says why.
+    ip(&["link", "del", &host.host_if]);
+    let (code, _out, err) = cap.wait();
+    assert_eq!(code, 4, "{err:?}");
+    let err = err.join("\n");
+    assert!(err.contains("went down"), "{err}");
+    assert!(
+        err.contains("went away") || err.contains("capture failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("packets seen"),
+        "the summary is printed: {err}"
+    );
+}

@@ -285,7 +285,7 @@ impl std::ops::AddAssign for Stats {
 
 /// Open sockets, bound and filtered, not yet read.
 pub struct Opened {
-    channels: Vec<(Box<dyn datalink::DataLinkReceiver>, RawFd)>,
+    channels: Vec<(Box<dyn datalink::DataLinkReceiver>, RawFd, u32)>,
     /// Indexes (into the interfaces given to [`open`]) of the interfaces opened.
     pub interfaces: Vec<usize>,
     /// Per opened interface: whether the kernel runs the filter. When the kernel refuses a large
@@ -315,7 +315,7 @@ pub fn open(
     for (i, (iface, program)) in interfaces.iter().zip(programs).enumerate() {
         match open_one(iface, program, opts) {
             Ok((rx, raw, setup)) => {
-                opened.channels.push((rx, raw));
+                opened.channels.push((rx, raw, iface.index));
                 opened.kernel_filter.push(setup.in_kernel);
                 opened.interfaces.push(i);
                 small_buffer |= setup.small_buffer;
@@ -564,10 +564,10 @@ impl Opened {
             .channels
             .into_iter()
             .enumerate()
-            .map(|(i, (reader, fd))| {
+            .map(|(i, (reader, fd, ifindex))| {
                 let tx = tx.clone();
                 let stop = stop.clone();
-                std::thread::spawn(move || read_loop(i, reader, fd, &tx, &stop))
+                std::thread::spawn(move || read_loop(i, ifindex, reader, fd, &tx, &stop))
             })
             .collect();
         (Running { stop, threads }, rx)
@@ -595,6 +595,7 @@ impl Running {
 
 fn read_loop(
     interface: usize,
+    ifindex: u32,
     mut reader: Box<dyn datalink::DataLinkReceiver>,
     fd: RawFd,
     tx: &SyncSender<Event>,
@@ -611,6 +612,11 @@ fn read_loop(
             last_stats = std::time::Instant::now();
         }
         let error = match readable(fd, POLL_INTERVAL) {
+            // Deleting an interface takes it down first: while it is down, look whether it is
+            // still there.
+            Ok(false) if down && !interface_exists(ifindex) => {
+                Some(io::Error::from_raw_os_error(libc::ENODEV))
+            }
             Ok(false) => continue,
             Ok(true) => None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -642,7 +648,9 @@ fn read_loop(
             }
         };
         let Some(error) = error else { continue };
-        if error.raw_os_error() == Some(libc::ENETDOWN) {
+        // The kernel says ENETDOWN both when the interface goes down and when it is deleted.
+        let gone = !interface_exists(ifindex);
+        if error.raw_os_error() == Some(libc::ENETDOWN) && !gone {
             // The interface went down: the socket stays bound to it and works again when it
             // comes back up, so wait for that rather than give up.
             if !down {
@@ -655,7 +663,7 @@ fn read_loop(
             std::thread::sleep(POLL_INTERVAL);
             continue;
         }
-        let error = if error.raw_os_error() == Some(libc::ENODEV) {
+        let error = if gone || error.raw_os_error() == Some(libc::ENODEV) {
             io::Error::other("the interface went away")
         } else {
             error
@@ -740,6 +748,13 @@ fn readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
         return Err(e);
     }
     Ok(rc > 0 && pfd.revents & libc::POLLIN != 0)
+}
+
+/// Whether an interface with this index still exists.
+fn interface_exists(ifindex: u32) -> bool {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has the IF_NAMESIZE bytes if_indextoname may write.
+    !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null()
 }
 
 /// The socket's pending error (SO_ERROR, which also clears it), if any.
