@@ -223,14 +223,19 @@ pub struct CaptureArgs {
     /// JSON output, one object per line, then a summary object.
     #[arg(long)]
     pub json: bool,
+    /// tcpdump's -n/-nn (do not resolve names): accepted for habit's sake; sockscope never
+    /// resolves names in captures.
+    #[arg(short = 'n', action = clap::ArgAction::Count, hide = true)]
+    pub numeric: u8,
+    /// tcpdump's -l (line-buffered): accepted for habit's sake; lines are always written as
+    /// they come.
+    #[arg(short = 'l', hide = true)]
+    pub line_buffered: bool,
     /// Filter expression, a tcpdump subset: tcp udp icmp icmp6 arp ip ip6,
     /// [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, portrange N-M,
-    /// and/or/not (also && || !) and parentheses; e.g. `tcp port 80 or 443`.
-    #[arg(
-        value_name = "EXPR",
-        trailing_var_arg = true,
-        allow_hyphen_values = false
-    )]
+    /// and/or/not (also && || !) and parentheses; e.g. `tcp port 80 or 443`. Options may
+    /// come before or after it.
+    #[arg(value_name = "EXPR")]
     pub expr: Vec<String>,
 }
 

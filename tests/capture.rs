@@ -767,3 +767,67 @@ fn an_interface_that_goes_down_is_waited_for_and_one_that_goes_away_ends_it() {
         "the summary is printed: {err}"
     );
 }
+
+#[test]
+fn an_icmp_error_about_a_syn_says_unreachable_even_with_a_port_filter() {
+    if !privileged("capture on a veth link to a network namespace") {
+        return;
+    }
+    let host = TestHost::new();
+    // The test host routes 198.18.254.0/24 (for us) to nowhere: it answers a SYN to it with
+    // ICMP host unreachable, as a router without a route would. Nothing leaves the namespaces.
+    let sh = |cmd: &mut Command| {
+        let status = cmd.status().expect("ip");
+        assert!(status.success(), "{cmd:?}");
+    };
+    sh(host.exec().args(["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+    sh(host
+        .exec()
+        .args(["ip", "route", "add", "unreachable", "198.18.254.0/24"]));
+    sh(Command::new("ip").args([
+        "route",
+        "add",
+        "198.18.254.0/24",
+        "via",
+        &host.ns_ip,
+        "dev",
+        &host.host_if,
+    ]));
+    let cap = Capture::start(&[
+        "-i",
+        &host.host_if,
+        "--handshakes",
+        "--json",
+        "-c",
+        "1",
+        "tcp",
+        "port",
+        "80",
+    ]);
+    let target: SocketAddr = "198.18.254.9:80".parse().expect("addr");
+    let err = TcpStream::connect_timeout(&target, Duration::from_secs(5)).expect_err("unreachable");
+    assert_ne!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    let (code, out, errs) = cap.wait();
+    let _ = Command::new("ip")
+        .args(["route", "del", "198.18.254.0/24"])
+        .status();
+    assert_eq!(code, 0, "{errs:?}");
+    let records = json_lines(&out);
+    let r = &records[0];
+    assert_eq!(r["outcome"], "unreachable", "{r}");
+    assert_eq!(r["server_addr"], "198.18.254.9");
+    assert_eq!(r["icmp"]["from"], host.ns_ip.as_str(), "{r}");
+    assert!(
+        r["icmp"]["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("unreachable")),
+        "{r}"
+    );
+    // The ICMP error was let through for the tracker only: it is not counted as matched.
+    let summary = records.last().expect("summary");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(
+        summary["matched"], 1,
+        "only the SYN matched 'tcp port 80': {summary}"
+    );
+}

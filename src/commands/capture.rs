@@ -190,13 +190,25 @@ pub fn summary_text(s: &Summary, live: bool, handshakes: bool) -> String {
     text
 }
 
-fn summary_json(s: &Summary, handshakes: bool) -> serde_json::Value {
-    serde_json::json!({
-        "type": "summary",
-        "seen": s.seen,
-        "matched": s.matched,
-        "dropped": s.dropped,
-        "received_by_filter": s.received_by_filter,
-        "handshakes": if handshakes { Some(s.handshakes) } else { None },
-    })
+/// The last JSON line of a capture.
+#[derive(serde::Serialize)]
+struct SummaryRecord {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    seen: u64,
+    matched: u64,
+    dropped: Option<u64>,
+    received_by_filter: Option<u64>,
+    handshakes: Option<u64>,
+}
+
+fn summary_json(s: &Summary, handshakes: bool) -> SummaryRecord {
+    SummaryRecord {
+        kind: "summary",
+        seen: s.seen,
+        matched: s.matched,
+        dropped: s.dropped,
+        received_by_filter: s.received_by_filter,
+        handshakes: handshakes.then_some(s.handshakes),
+    }
 }

@@ -149,6 +149,40 @@ fn compile(filter: &Filter, link: LinkType) -> Result<Program> {
         .map_err(|e| Error::Usage(e.to_string()))
 }
 
+/// The programs of one link type.
+#[derive(Debug, Clone)]
+struct Programs {
+    /// What the kernel (or, for files, the first look) lets through.
+    capture: Program,
+    /// With --handshakes and a filter: the user's own filter. The capture program then also
+    /// lets ICMP and ICMPv6 through, so that an error quoting a SYN of a matching connection
+    /// can say "unreachable" (with 'port 80' alone it could not); such packets go to the
+    /// tracker only: they are neither counted as matched nor written.
+    user: Option<Program>,
+}
+
+impl Programs {
+    fn new(config: &Config, link: LinkType) -> Result<Programs> {
+        if config.view != View::Handshakes || config.filter.is_empty() {
+            return Ok(Programs {
+                capture: compile(&config.filter, link)?,
+                user: None,
+            });
+        }
+        let widened = Filter::parse(&[format!("({}) or icmp or icmp6", config.filter)])
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(Programs {
+            capture: compile(&widened, link)?,
+            user: Some(compile(&config.filter, link)?),
+        })
+    }
+
+    /// Whether a frame the capture program let through matched the user's filter.
+    fn user_matches(&self, data: &[u8], len: u32) -> bool {
+        self.user.as_ref().is_none_or(|p| p.matches(data, len))
+    }
+}
+
 /// The pcap file being written.
 struct PcapOut {
     writer: Writer<BufWriter<Box<dyn Write>>>,
@@ -162,10 +196,19 @@ impl PcapOut {
             Output::Stdout => (Box::new(io::stdout()), "standard output".into()),
             Output::File(path) => {
                 let file = File::create(path).map_err(|e| {
-                    Error::Other(format!(
-                        "-w {}: cannot create the file: {e}",
-                        path.display()
-                    ))
+                    let what = format!("-w {}: cannot create the file: {e}", path.display());
+                    // A path that cannot be is bad input, as for -r.
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound
+                            | io::ErrorKind::PermissionDenied
+                            | io::ErrorKind::IsADirectory
+                            | io::ErrorKind::NotADirectory
+                    ) {
+                        Error::Usage(what)
+                    } else {
+                        Error::Other(what)
+                    }
                 })?;
                 (Box::new(file), path.display().to_string())
             }
@@ -238,9 +281,20 @@ impl<'a> Pipeline<'a> {
         self.config.count.is_some_and(|c| n >= c)
     }
 
-    /// Handles one frame that matched the filter.
-    fn frame(&mut self, frame: &Frame) -> Result<()> {
+    /// Handles one frame that the capture program let through; `matched`: it matched the
+    /// user's filter too (else it is an ICMP error let through for the tracker only).
+    fn frame(&mut self, frame: &Frame, matched: bool) -> Result<()> {
         if self.done() {
+            return Ok(());
+        }
+        if !matched {
+            if let Some(tracker) = &mut self.tracker {
+                let decoded = decode::decode(frame.link, frame.data);
+                if let Some(error) = decode::icmp_error_for_tcp(frame.ts, &decoded) {
+                    let decided = tracker.icmp(&error);
+                    self.owners.queue(decided.into_iter().collect());
+                }
+            }
             return Ok(());
         }
         self.summary.matched += 1;
@@ -260,6 +314,14 @@ impl<'a> Pipeline<'a> {
                 if let Some(tracker) = &mut self.tracker {
                     let decided = handshake_input(tracker, frame, &decoded);
                     self.owners.queue(decided);
+                }
+                // A connection's first SYN: look its client up while its socket still exists
+                // (a refused or short-lived one may be gone by the time it is decided).
+                if let Some(seg) = decode::tcp_segment(frame.ts, &decoded)
+                    && seg.flags & handshake::SYN != 0
+                    && seg.flags & handshake::ACK == 0
+                {
+                    self.owners.early(seg.src, seg.dst);
                 }
                 if !self.owners.live {
                     self.report(false)?;
@@ -333,7 +395,14 @@ struct OwnerLookup {
     local: Vec<IpAddr>,
     pending: Vec<Attempt>,
     last: Option<Instant>,
+    /// Clients of SYNs seen since the last lookup, to be looked up as soon as may be.
+    early: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// Client processes found early, by (client, server), until their attempt is decided.
+    found: HashMap<(Key, Key), Vec<crate::sockets::ProcessInfo>>,
 }
+
+/// The most client lookups remembered (a SYN flood must not grow memory without bound).
+const MAX_FOUND: usize = 65_536;
 
 /// The shortest time between two owner lookups.
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(250);
@@ -360,7 +429,21 @@ impl OwnerLookup {
             },
             pending: Vec::new(),
             last: None,
+            early: Vec::new(),
+            found: HashMap::new(),
         }
+    }
+
+    /// Notes the first SYN of a connection from `client` (when it is local).
+    fn early(&mut self, client: std::net::SocketAddr, server: std::net::SocketAddr) {
+        if self.live && self.is_local(client.ip()) && self.early.len() < MAX_FOUND {
+            self.early.push((client, server));
+        }
+    }
+
+    /// Whether a lookup is wanted now.
+    fn due(&self) -> bool {
+        !self.early.is_empty() && self.last.is_none_or(|t| t.elapsed() >= LOOKUP_INTERVAL)
     }
 
     fn queue(&mut self, decided: Vec<Attempt>) {
@@ -382,7 +465,7 @@ impl OwnerLookup {
     /// this host now have nothing to do with it). Unless `now_or_never`, waits (returns
     /// nothing) while the last lookup is more recent than LOOKUP_INTERVAL.
     fn resolve(&mut self, now_or_never: bool) -> Vec<(Attempt, Vec<LocalOwner>)> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.early.is_empty() {
             return Vec::new();
         }
         if !self.live {
@@ -391,7 +474,7 @@ impl OwnerLookup {
                 .map(|a| (a, Vec::new()))
                 .collect();
         }
-        let wanted = self.pending.iter().any(|a| self.worth_looking(a));
+        let wanted = !self.early.is_empty() || self.pending.iter().any(|a| self.worth_looking(a));
         if wanted && !now_or_never && self.last.is_some_and(|t| t.elapsed() < LOOKUP_INTERVAL) {
             return Vec::new();
         }
@@ -402,6 +485,7 @@ impl OwnerLookup {
             for a in pending.iter().filter(|a| self.worth_looking(a)) {
                 ports.extend([a.client.port(), a.server.port()]);
             }
+            ports.extend(self.early.iter().map(|(c, _)| c.port()));
             ports.sort_unstable();
             ports.dedup();
             let query = Query {
@@ -424,15 +508,41 @@ impl OwnerLookup {
         } else {
             None
         };
+        let early = std::mem::take(&mut self.early);
+        if let Some(index) = &index {
+            if self.found.len() + early.len() > MAX_FOUND {
+                self.found.clear();
+            }
+            for (client, server) in early {
+                if let Some(&i) = index.connected.get(&(key(client), key(server))) {
+                    let processes = index.processes(i);
+                    if !processes.is_empty() {
+                        self.found.insert((key(client), key(server)), processes);
+                    }
+                }
+            }
+        }
         pending
             .into_iter()
             .map(|a| {
-                let owners = match &index {
+                let mut owners = match &index {
                     Some(index) if self.worth_looking(&a) => {
                         index.owners_of(&a, |ip| self.is_local(ip))
                     }
                     _ => Vec::new(),
                 };
+                let early = self.found.remove(&(key(a.client), key(a.server)));
+                if let Some(processes) = early
+                    && !owners.iter().any(|o| o.side == Side::Client)
+                {
+                    owners.insert(
+                        0,
+                        LocalOwner {
+                            side: Side::Client,
+                            processes,
+                        },
+                    );
+                }
                 (a, owners)
             })
             .collect()
@@ -558,7 +668,7 @@ fn run_file(
     };
     let mut reader = Reader::new(io::BufReader::with_capacity(1 << 20, input))
         .map_err(|e| Error::Usage(format!("-r {name}: {e}")))?;
-    let mut programs: HashMap<LinkType, Program> = HashMap::new();
+    let mut programs: HashMap<LinkType, Programs> = HashMap::new();
     let mut pipeline = Pipeline::new(config, consumer, false);
     let mut error = None;
     loop {
@@ -577,20 +687,21 @@ fn run_file(
         let program = match programs.get(&frame.link) {
             Some(p) => p,
             None => {
-                let p = compile(&config.filter, frame.link)?;
+                let p = Programs::new(config, frame.link)?;
                 programs.entry(frame.link).or_insert(p)
             }
         };
-        if !program.matches(frame.data, frame.orig_len) {
+        if !program.capture.matches(frame.data, frame.orig_len) {
             continue;
         }
+        let matched = program.user_matches(frame.data, frame.orig_len);
         if let Some(output) = &config.write
             && pipeline.pcap.is_none()
         {
             pipeline.pcap = Some(PcapOut::create(output, frame.link)?);
         }
         let ts = frame.ts;
-        if let Err(e) = pipeline.frame(&frame) {
+        if let Err(e) = pipeline.frame(&frame, matched) {
             error = Some(e);
             break;
         }
@@ -630,8 +741,9 @@ fn run_live(
     let (selected, mut skipped) = live::select(interface)?;
     let programs = selected
         .iter()
-        .map(|i| compile(&config.filter, i.link))
+        .map(|i| Programs::new(config, i.link))
         .collect::<Result<Vec<_>>>()?;
+    let capture_programs: Vec<Program> = programs.iter().map(|p| p.capture.clone()).collect();
     if config.write.is_some()
         && let Some(other) = selected.iter().find(|i| i.link != selected[0].link)
     {
@@ -648,13 +760,19 @@ fn run_live(
         ..opts.clone()
     };
     let every = !matches!(interface, Some(name) if name != "any" && name != "all");
-    let opened = live::open(&selected, &programs, &per_socket, every, &mut skipped)?;
+    let opened = live::open(
+        &selected,
+        &capture_programs,
+        &per_socket,
+        every,
+        &mut skipped,
+    )?;
     let interfaces: Vec<live::Interface> = opened
         .interfaces
         .iter()
         .map(|&i| selected[i].clone())
         .collect();
-    let programs: Vec<Program> = opened
+    let programs: Vec<Programs> = opened
         .interfaces
         .iter()
         .map(|&i| programs[i].clone())
@@ -675,6 +793,12 @@ fn run_live(
     }
     if let Err(e) = live::drop_privileges(config.view == View::Handshakes) {
         notes.note(&format!("could not drop privileges: {e}"));
+    }
+    if config.view == View::Handshakes && !crate::sockets::owners::can_see_all_processes() {
+        notes.note(&format!(
+            "processes of other users' connections will not be named: {}",
+            crate::sockets::HIDDEN_OWNERS_HINT
+        ));
     }
     for text in &skipped {
         notes.note(text);
@@ -744,6 +868,13 @@ fn run_live(
         if error.is_some() {
             break;
         }
+        // Clients of new SYNs are looked up at once (within the rate limit), not at the tick.
+        if pipeline.owners.due()
+            && let Err(e) = pipeline.report(false)
+        {
+            error = Some(e);
+            break;
+        }
         if config.view != View::Handshakes
             && let Err(e) = pipeline.consumer.flush()
         {
@@ -781,7 +912,7 @@ fn run_live(
 /// The live capture's view of the readers' events.
 struct Live<'a> {
     interfaces: &'a [live::Interface],
-    programs: &'a [Program],
+    programs: &'a [Programs],
     user_filter: &'a [bool],
     /// Readers still running.
     active: usize,
@@ -804,11 +935,13 @@ impl Live<'_> {
                     pipeline.summary.seen += 1;
                     let iface = &self.interfaces[captured.interface];
                     let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
+                    let programs = &self.programs[captured.interface];
                     if self.user_filter[captured.interface]
-                        && !self.programs[captured.interface].matches(&captured.data, len)
+                        && !programs.capture.matches(&captured.data, len)
                     {
                         continue;
                     }
+                    let matched = programs.user_matches(&captured.data, len);
                     let frame = Frame {
                         ts: captured.ts,
                         link: iface.link,
@@ -817,7 +950,7 @@ impl Live<'_> {
                         interface: Some(&iface.name),
                     };
                     if error.is_none()
-                        && let Err(e) = pipeline.frame(&frame)
+                        && let Err(e) = pipeline.frame(&frame, matched)
                     {
                         *error = Some(e);
                     }
