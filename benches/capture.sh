@@ -111,7 +111,7 @@ port=$((20000 + RANDOM % 20000))
 none=$((port + 1))
 
 echo "== 1. Burst of $COUNT datagrams: packets written to the pcap ($ROUNDS rounds, alternating) =="
-printf '%-6s %-10s %10s %10s %8s %s\n' round tool written dropped cpu_s check
+printf '%-6s %-10s %10s %10s %8s %12s %s\n' round tool written dropped cpu_s "sent/s" check
 declare -A sum_written
 for ((r = 1; r <= ROUNDS; r++)); do
     for tool in tcpdump sockscope; do
@@ -128,7 +128,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
             check=$( ((w + d == COUNT)) && echo "written+dropped=sent" || echo "written+dropped=$((w + d)) != $COUNT")
         fi
         sum_written[$tool]=$(( ${sum_written[$tool]:-0} + w ))
-        printf '%-6s %-10s %10s %10s %8s %s\n' "$r" "$tool" "$w" "${d:-?}" "$cpu" "$check"
+        rate=$(sed -n 's/.*(\([0-9]*\)\/s).*/\1/p' "$TMP/burst")
+        printf '%-6s %-10s %10s %10s %8s %12s %s\n' "$r" "$tool" "$w" "${d:-?}" "$cpu" "$rate" "$check"
         rm -f "$f"
     done
 done

@@ -1,6 +1,7 @@
 //! Load generator for benches/capture.sh: sends COUNT datagrams of SIZE bytes to
 //! 127.0.0.1:PORT as fast as sendmmsg(2) allows, in batches of 1024, then prints how many were
-//! sent and how long it took. Loopback only; bounded by COUNT.
+//! sent and how long it took. Loopback only; bounded by COUNT. It binds PORT itself (a sink that
+//! never reads) so that no ICMP errors slow the sender down.
 //!
 //! Run: `cargo bench --bench udp_burst -- PORT [COUNT] [SIZE]`.
 
@@ -24,6 +25,9 @@ fn main() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(1_000_000);
     let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(18);
+    // A socket bound to the port that never reads: without it every datagram would draw an
+    // ICMP port unreachable, and the ECONNREFUSED errors would break up the sendmmsg batches.
+    let _sink = UdpSocket::bind(("127.0.0.1", port)).ok();
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.connect(("127.0.0.1", port)).expect("connect");
     let payload = vec![0x5au8; size];
