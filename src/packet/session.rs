@@ -365,6 +365,16 @@ impl<'a> Pipeline<'a> {
         self.consumer.flush().map_err(Error::Output)
     }
 
+    /// Finishes the session (see [`Pipeline::finish`]) and says how it ended: with `error`, or
+    /// else with whatever finishing failed on.
+    fn end(mut self, error: Option<Error>) -> Ended {
+        let finished = self.finish();
+        Ended {
+            summary: self.summary,
+            error: error.or(finished.err()),
+        }
+    }
+
     /// The end: pending attempts are decided as they stand, everything is flushed.
     fn finish(&mut self) -> Result<()> {
         if let Some(tracker) = self.tracker.take() {
@@ -720,15 +730,7 @@ fn run_file(
     {
         pipeline.pcap = Some(PcapOut::create(output, LinkType::Ethernet)?);
     }
-    if let Err(e) = pipeline.finish()
-        && error.is_none()
-    {
-        error = Some(e);
-    }
-    Ok(Ended {
-        summary: pipeline.summary,
-        error,
-    })
+    Ok(pipeline.end(error))
 }
 
 fn run_live(
@@ -898,15 +900,7 @@ fn run_live(
     let stats = running.join();
     pipeline.summary.dropped = Some(stats.drops);
     pipeline.summary.received_by_filter = Some(stats.packets);
-    if let Err(e) = pipeline.finish()
-        && error.is_none()
-    {
-        error = Some(e);
-    }
-    Ok(Ended {
-        summary: pipeline.summary,
-        error,
-    })
+    Ok(pipeline.end(error))
 }
 
 /// The live capture's view of the readers' events.
