@@ -568,7 +568,12 @@ fn handshakes_to_a_test_host_open_refused_and_silent() {
     // Open.
     let c = TcpStream::connect_timeout(&SocketAddr::from((peer, open)), Duration::from_secs(5))
         .expect("connect to the test host");
-    cap.expect_line(|l| l.contains("\"established\""));
+    let est: Value =
+        serde_json::from_str(&cap.expect_line(|l| l.contains("\"established\""))).expect("json");
+    // Exactly one SYN, one SYN/ACK and the ACK, across a real Ethernet link.
+    assert_eq!(est["syn_count"], 1, "{est}");
+    assert_eq!(est["synack_count"], 1, "{est}");
+    assert!(est["ack_ms"].as_f64().is_some(), "{est}");
     drop(c);
     // Refused: nothing listens on port 9 there.
     assert!(
