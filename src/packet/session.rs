@@ -696,10 +696,14 @@ fn run_file(
         pipeline.summary.seen += 1;
         let program = match programs.get(&frame.link) {
             Some(p) => p,
-            None => {
-                let p = Programs::new(config, frame.link)?;
-                programs.entry(frame.link).or_insert(p)
-            }
+            // A pcapng file may bring a new link type at any point: compile for it then.
+            None => match Programs::new(config, frame.link) {
+                Ok(p) => programs.entry(frame.link).or_insert(p),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            },
         };
         if !program.capture.matches(frame.data, frame.orig_len) {
             continue;
@@ -708,7 +712,13 @@ fn run_file(
         if let Some(output) = &config.write
             && pipeline.pcap.is_none()
         {
-            pipeline.pcap = Some(PcapOut::create(output, frame.link)?);
+            match PcapOut::create(output, frame.link) {
+                Ok(pcap) => pipeline.pcap = Some(pcap),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
         }
         let ts = frame.ts;
         if let Err(e) = pipeline.frame(&frame, matched) {
