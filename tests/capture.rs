@@ -465,6 +465,36 @@ fn capture_gives_up_its_capabilities_once_the_socket_is_open() {
     assert!(field("Gid:").starts_with("65534"), "{status}");
     let (code, _out, err) = cap.stop();
     assert_eq!(code, 0, "{err:?}");
+
+    // With --handshakes too: the process that reads packets keeps nothing; only its helper,
+    // which never sees a packet, keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to name processes.
+    let cap = Capture::start(&["-i", "lo", "--handshakes", "udp", "port", "9"]);
+    let status_of =
+        |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field_of = |status: &str, name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let main = status_of(&cap.pid().to_string());
+    assert_eq!(field_of(&main, "CapEff:"), "0000000000000000", "{main}");
+    assert_eq!(field_of(&main, "CapPrm:"), "0000000000000000", "{main}");
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children", pid = cap.pid()))
+            .expect("children");
+    let helper = children
+        .split_whitespace()
+        .next()
+        .expect("a helper process");
+    let helper = status_of(helper);
+    // CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19).
+    assert_eq!(field_of(&helper, "CapEff:"), "0000000000080004", "{helper}");
+    assert_eq!(field_of(&helper, "NoNewPrivs:"), "1", "{helper}");
+    assert!(field_of(&helper, "Uid:").starts_with("65534"), "{helper}");
+    let (code, _out, err) = cap.stop();
+    assert_eq!(code, 0, "{err:?}");
 }
 
 #[test]

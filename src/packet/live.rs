@@ -447,7 +447,16 @@ fn setup(fd: RawFd, iface: &Interface, program: &Program, opts: &Options) -> io:
     };
     let in_kernel = match attach(fd, &with_prefix(program.insns())) {
         Ok(()) => true,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EINVAL)) => {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "the kernel rejected the compiled filter as invalid ({e}); this is a bug \
+                     in sockscope, please report it with the expression"
+                ),
+            ));
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
             attach(fd, &with_prefix(Program::accept_all().insns())).map_err(|e| {
                 io::Error::new(
                     e.kind(),
@@ -750,11 +759,18 @@ fn readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
     Ok(rc > 0 && pfd.revents & libc::POLLIN != 0)
 }
 
-/// Whether an interface with this index still exists.
+/// Whether an interface with this index still exists. Only "no such device" says it does not:
+/// another failure (no descriptor left for the lookup's socket, say) is no proof it went away.
 fn interface_exists(ifindex: u32) -> bool {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: buf has the IF_NAMESIZE bytes if_indextoname may write.
-    !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null()
+    if !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null() {
+        return true;
+    }
+    !matches!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENXIO) | Some(libc::ENODEV)
+    )
 }
 
 /// The socket's pending error (SO_ERROR, which also clears it), if any.
@@ -783,8 +799,9 @@ fn now() -> Duration {
 /// Drops what the capture no longer needs once its sockets (and its -w file) are open, so no
 /// packet is parsed with the power to open more, as tcpdump does: run as root, it becomes the
 /// user nobody (root's files are then out of reach too); then every capability goes, except,
-/// when `keep_process_lookup` (`--handshakes`), CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, which
-/// naming the processes of other users' sockets needs. Also sets no_new_privs.
+/// with `keep_process_lookup` (only the helper of [`crate::packet::owners`], which never sees a
+/// packet), CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, which naming the processes of other users'
+/// sockets needs. Also sets no_new_privs.
 pub fn drop_privileges(keep_process_lookup: bool) -> io::Result<()> {
     use caps::{CapSet, Capability};
     let keep: caps::CapsHashSet = if keep_process_lookup {

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod filter;
 pub mod handshake;
 pub mod live;
+pub mod owners;
 pub mod pcap;
 pub mod session;
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -18,10 +18,10 @@ use crate::output::handshake::{LocalOwner, Side};
 use crate::packet::decode::{self, Decoded};
 use crate::packet::filter::{Filter, Program};
 use crate::packet::handshake::{self, Attempt, Outcome, Tracker};
+use crate::packet::owners::{self, Key, plain_ip};
 use crate::packet::pcap::{Precision, Reader, Writer};
 use crate::packet::{Frame, LinkType, live};
-use crate::sockets::collect::{self, OwnerScan, Query};
-use crate::sockets::{Proto, Socket, State};
+use crate::sockets::ProcessInfo;
 
 /// The snap length written in pcap headers and returned by the filters.
 pub const SNAPLEN: u32 = 262_144;
@@ -32,6 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// and charges ~1 KiB per small packet queued, so one interface can hold a burst of ~200,000
 /// packets while the reader catches up).
 pub const DEFAULT_BUFFER: usize = 128 << 20;
+/// How long a stopped capture goes on taking the frames its readers had already read.
+const STOP_DRAIN: Duration = Duration::from_secs(1);
 /// The least buffer a socket gets when the budget is shared by many interfaces.
 const MIN_BUFFER: usize = 4 << 20;
 
@@ -190,10 +192,19 @@ struct PcapOut {
     name: String,
 }
 
-impl PcapOut {
-    fn create(output: &Output, link: LinkType) -> Result<PcapOut> {
-        let (sink, name): (Box<dyn Write>, String) = match output {
-            Output::Stdout => (Box::new(io::stdout()), "standard output".into()),
+/// Where the pcap goes, opened (the file created) but not written yet.
+struct Sink {
+    out: Box<dyn Write>,
+    name: String,
+}
+
+impl Sink {
+    fn open(output: &Output) -> Result<Sink> {
+        Ok(match output {
+            Output::Stdout => Sink {
+                out: Box::new(io::stdout()),
+                name: "standard output".into(),
+            },
             Output::File(path) => {
                 let file = File::create(path).map_err(|e| {
                     let what = format!("-w {}: cannot create the file: {e}", path.display());
@@ -210,17 +221,30 @@ impl PcapOut {
                         Error::Other(what)
                     }
                 })?;
-                (Box::new(file), path.display().to_string())
+                Sink {
+                    out: Box::new(file),
+                    name: path.display().to_string(),
+                }
             }
-        };
+        })
+    }
+}
+
+impl PcapOut {
+    /// Starts the pcap (its header holds the link type).
+    fn new(sink: Sink, link: LinkType) -> Result<PcapOut> {
         let writer = Writer::new(
-            BufWriter::with_capacity(1 << 20, sink),
+            BufWriter::with_capacity(1 << 20, sink.out),
             link,
             SNAPLEN,
             Precision::Nano,
         )
-        .map_err(|e| write_error(&name, e))?;
-        Ok(PcapOut { writer, link, name })
+        .map_err(|e| write_error(&sink.name, e))?;
+        Ok(PcapOut {
+            writer,
+            link,
+            name: sink.name,
+        })
     }
 
     fn write(&mut self, frame: &Frame) -> Result<()> {
@@ -259,7 +283,11 @@ struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    fn new(config: &'a Config, consumer: &'a mut dyn Consumer, live: bool) -> Pipeline<'a> {
+    fn new(
+        config: &'a Config,
+        consumer: &'a mut dyn Consumer,
+        owners: Option<owners::Source>,
+    ) -> Pipeline<'a> {
         let tracker =
             (config.view == View::Handshakes).then(|| Tracker::new(handshake::Config::default()));
         Pipeline {
@@ -267,7 +295,7 @@ impl<'a> Pipeline<'a> {
             consumer,
             pcap: None,
             tracker,
-            owners: OwnerLookup::new(live && config.view == View::Handshakes),
+            owners: OwnerLookup::new(owners),
             summary: Summary::default(),
         }
     }
@@ -323,7 +351,7 @@ impl<'a> Pipeline<'a> {
                 {
                     self.owners.early(seg.src, seg.dst);
                 }
-                if !self.owners.live {
+                if !self.owners.live() {
                     self.report(false)?;
                 }
             }
@@ -399,44 +427,40 @@ fn handshake_input(tracker: &mut Tracker, frame: &Frame, d: &Decoded) -> Vec<Att
 
 /// Names the local processes at the ends of decided attempts, in batches: one read of the socket
 /// table and one /proc scan per batch, at most every LOOKUP_INTERVAL however many attempts
-/// are decided meanwhile (a SYN flood must not turn into a /proc scan per SYN).
+/// are decided meanwhile (a SYN flood must not turn into a /proc scan per SYN). A live capture
+/// asks its privileged helper ([`owners::Helper`]); a file names nobody.
 struct OwnerLookup {
-    live: bool,
+    source: Option<owners::Source>,
     local: Vec<IpAddr>,
     pending: Vec<Attempt>,
     last: Option<Instant>,
-    /// Clients of SYNs seen since the last lookup, to be looked up as soon as may be.
-    early: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
-    /// Client processes found early, by (client, server), until their attempt is decided.
-    found: HashMap<(Key, Key), Vec<crate::sockets::ProcessInfo>>,
+    /// Clients of new connection attempts, to be looked up as soon as may be.
+    early: Vec<(SocketAddr, SocketAddr)>,
+    /// Client processes found early, by (client, server), with when they were found, until
+    /// their attempt is decided (or they are too old to matter).
+    found: HashMap<(Key, Key), (Instant, Vec<ProcessInfo>)>,
 }
 
 /// The most client lookups remembered (a SYN flood must not grow memory without bound).
 const MAX_FOUND: usize = 65_536;
-
+/// How long an early lookup waits for its attempt to be decided.
+const FOUND_FOR: Duration = Duration::from_secs(150);
 /// The shortest time between two owner lookups.
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Endpoints as plain IPs (an IPv4-mapped IPv6 address as IPv4), for map keys.
-type Key = (IpAddr, u16);
-
-fn key(addr: std::net::SocketAddr) -> Key {
+fn key(addr: SocketAddr) -> Key {
     (plain_ip(addr.ip()), addr.port())
 }
 
-fn endpoint_key(e: &crate::sockets::Endpoint) -> Option<Key> {
-    Some((plain_ip(e.addr.as_ip()?), e.port?))
-}
-
 impl OwnerLookup {
-    fn new(live: bool) -> OwnerLookup {
+    fn new(source: Option<owners::Source>) -> OwnerLookup {
         OwnerLookup {
-            live,
-            local: if live {
+            local: if source.is_some() {
                 crate::check::local_addresses()
             } else {
                 Vec::new()
             },
+            source,
             pending: Vec::new(),
             last: None,
             early: Vec::new(),
@@ -444,9 +468,21 @@ impl OwnerLookup {
         }
     }
 
-    /// Notes the first SYN of a connection from `client` (when it is local).
-    fn early(&mut self, client: std::net::SocketAddr, server: std::net::SocketAddr) {
-        if self.live && self.is_local(client.ip()) && self.early.len() < MAX_FOUND {
+    fn live(&self) -> bool {
+        self.source.is_some()
+    }
+
+    fn queue(&mut self, decided: Vec<Attempt>) {
+        self.pending.extend(decided);
+    }
+
+    /// Notes the SYN that starts a connection attempt from `client` (when it is local).
+    fn early(&mut self, client: SocketAddr, server: SocketAddr) {
+        if self.live()
+            && self.is_local(client.ip())
+            && self.early.len() < MAX_FOUND
+            && !self.found.contains_key(&(key(client), key(server)))
+        {
             self.early.push((client, server));
         }
     }
@@ -454,10 +490,6 @@ impl OwnerLookup {
     /// Whether a lookup is wanted now.
     fn due(&self) -> bool {
         !self.early.is_empty() && self.last.is_none_or(|t| t.elapsed() >= LOOKUP_INTERVAL)
-    }
-
-    fn queue(&mut self, decided: Vec<Attempt>) {
-        self.pending.extend(decided);
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {
@@ -478,7 +510,7 @@ impl OwnerLookup {
         if self.pending.is_empty() && self.early.is_empty() {
             return Vec::new();
         }
-        if !self.live {
+        if !self.live() {
             return std::mem::take(&mut self.pending)
                 .into_iter()
                 .map(|a| (a, Vec::new()))
@@ -489,46 +521,29 @@ impl OwnerLookup {
             return Vec::new();
         }
         let pending = std::mem::take(&mut self.pending);
+        let early = std::mem::take(&mut self.early);
         let index = if wanted {
             self.last = Some(Instant::now());
-            let mut ports: Vec<u16> = Vec::new();
+            let mut ports: Vec<u16> = early.iter().map(|(c, _)| c.port()).collect();
             for a in pending.iter().filter(|a| self.worth_looking(a)) {
                 ports.extend([a.client.port(), a.server.port()]);
             }
-            ports.extend(self.early.iter().map(|(c, _)| c.port()));
-            ports.sort_unstable();
-            ports.dedup();
-            let query = Query {
-                protocols: vec![Proto::Tcp],
-                ..Query::default()
-            };
-            let keep = |s: &Socket| {
-                s.local
-                    .port
-                    .is_some_and(|p| ports.binary_search(&p).is_ok())
-            };
-            collect::collect(
-                collect::default_backend().as_ref(),
-                &query,
-                &keep,
-                OwnerScan::Kept,
-            )
-            .ok()
-            .map(SocketIndex::new)
+            self.source
+                .as_mut()
+                .and_then(|s| s.read(&ports))
+                .map(owners::Index::new)
         } else {
             None
         };
-        let early = std::mem::take(&mut self.early);
+        self.found.retain(|_, (at, _)| at.elapsed() < FOUND_FOR);
         if let Some(index) = &index {
-            if self.found.len() + early.len() > MAX_FOUND {
-                self.found.clear();
-            }
             for (client, server) in early {
-                if let Some(&i) = index.connected.get(&(key(client), key(server))) {
-                    let processes = index.processes(i);
-                    if !processes.is_empty() {
-                        self.found.insert((key(client), key(server)), processes);
-                    }
+                if self.found.len() >= MAX_FOUND {
+                    break;
+                }
+                if let Some(p) = index.connection(key(client), key(server)) {
+                    self.found
+                        .insert((key(client), key(server)), (Instant::now(), p.to_vec()));
                 }
             }
         }
@@ -537,12 +552,12 @@ impl OwnerLookup {
             .map(|a| {
                 let mut owners = match &index {
                     Some(index) if self.worth_looking(&a) => {
-                        index.owners_of(&a, |ip| self.is_local(ip))
+                        owners_of(index, &a, |ip| self.is_local(ip))
                     }
                     _ => Vec::new(),
                 };
                 let early = self.found.remove(&(key(a.client), key(a.server)));
-                if let Some(processes) = early
+                if let Some((_, processes)) = early
                     && !owners.iter().any(|o| o.side == Side::Client)
                 {
                     owners.insert(
@@ -559,99 +574,34 @@ impl OwnerLookup {
     }
 }
 
-/// One socket-table read, indexed for the attempts of a batch.
-struct SocketIndex {
-    snap: crate::sockets::Snapshot,
-    /// (local, remote) → socket position, for connected sockets.
-    connected: HashMap<(Key, Key), usize>,
-    /// port → listening socket positions.
-    listening: HashMap<u16, Vec<usize>>,
-}
-
-impl SocketIndex {
-    fn new(snap: crate::sockets::Snapshot) -> SocketIndex {
-        let mut connected = HashMap::new();
-        let mut listening: HashMap<u16, Vec<usize>> = HashMap::new();
-        for (i, s) in snap.sockets.iter().enumerate() {
-            if s.state == State::Listen {
-                if let Some(port) = s.local.port {
-                    listening.entry(port).or_default().push(i);
-                }
-            } else if let (Some(l), Some(r)) = (endpoint_key(&s.local), endpoint_key(&s.remote)) {
-                // Keep the one with owners when a tuple shows twice (a TIME-WAIT leftover).
-                let has_owner = !s.owners.pids().is_empty();
-                connected
-                    .entry((l, r))
-                    .and_modify(|e| {
-                        if has_owner {
-                            *e = i
-                        }
-                    })
-                    .or_insert(i);
-            }
-        }
-        SocketIndex {
-            snap,
-            connected,
-            listening,
-        }
+/// The processes at the local ends of an attempt: the client's connecting socket, and the
+/// server's accepted connection or else its listening socket.
+fn owners_of(
+    index: &owners::Index,
+    a: &Attempt,
+    is_local: impl Fn(IpAddr) -> bool,
+) -> Vec<LocalOwner> {
+    let (client, server) = (key(a.client), key(a.server));
+    let mut out = Vec::new();
+    if is_local(a.client.ip())
+        && let Some(p) = index.connection(client, server)
+    {
+        out.push(LocalOwner {
+            side: Side::Client,
+            processes: p.to_vec(),
+        });
     }
-
-    fn processes(&self, i: usize) -> Vec<crate::sockets::ProcessInfo> {
-        self.snap.sockets[i]
-            .owners
-            .pids()
-            .iter()
-            .filter_map(|pid| self.snap.processes.get(pid).cloned())
-            .collect()
+    if is_local(a.server.ip())
+        && let Some(p) = index
+            .connection(server, client)
+            .or_else(|| index.listener(server))
+    {
+        out.push(LocalOwner {
+            side: Side::Server,
+            processes: p.to_vec(),
+        });
     }
-
-    /// The processes at the local ends of an attempt: the client's connecting socket, and the
-    /// server's accepted connection or else its listening socket.
-    fn owners_of(&self, a: &Attempt, is_local: impl Fn(IpAddr) -> bool) -> Vec<LocalOwner> {
-        let mut out = Vec::new();
-        let mut push = |side, processes: Vec<crate::sockets::ProcessInfo>| {
-            if !processes.is_empty() {
-                out.push(LocalOwner { side, processes });
-            }
-        };
-        let (client, server) = (key(a.client), key(a.server));
-        if is_local(a.client.ip())
-            && let Some(&i) = self.connected.get(&(client, server))
-        {
-            push(Side::Client, self.processes(i));
-        }
-        if is_local(a.server.ip()) {
-            let accepted = self
-                .connected
-                .get(&(server, client))
-                .map(|&i| self.processes(i))
-                .filter(|p| !p.is_empty());
-            let listener = || {
-                self.listening
-                    .get(&a.server.port())?
-                    .iter()
-                    .find(|&&i| {
-                        self.snap.sockets[i].local.addr.as_ip().is_some_and(|ip| {
-                            ip.is_unspecified() || plain_ip(ip) == plain_ip(a.server.ip())
-                        })
-                    })
-                    .map(|&i| self.processes(i))
-            };
-            if let Some(p) = accepted.or_else(listener) {
-                push(Side::Server, p);
-            }
-        }
-        out
-    }
-}
-
-/// An IPv4-mapped IPv6 address as its IPv4 address; others unchanged.
-fn plain_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+    out
 }
 
 fn run_file(
@@ -678,8 +628,14 @@ fn run_file(
     };
     let mut reader = Reader::new(io::BufReader::with_capacity(1 << 20, input))
         .map_err(|e| Error::Usage(format!("-r {name}: {e}")))?;
+    // The output is created once the input is known to be a capture, and before privileges
+    // go: a file from elsewhere is parsed without them (sudo sockscope capture -r FILE).
+    let mut sink = config.write.as_ref().map(Sink::open).transpose()?;
+    if let Err(e) = live::drop_privileges(false) {
+        notes.note(&format!("could not drop privileges: {e}"));
+    }
     let mut programs: HashMap<LinkType, Programs> = HashMap::new();
-    let mut pipeline = Pipeline::new(config, consumer, false);
+    let mut pipeline = Pipeline::new(config, consumer, None);
     let mut error = None;
     loop {
         if crate::signals::stop_requested() || pipeline.done() {
@@ -693,7 +649,6 @@ fn run_file(
                 break;
             }
         };
-        pipeline.summary.seen += 1;
         let program = match programs.get(&frame.link) {
             Some(p) => p,
             // A pcapng file may bring a new link type at any point: compile for it then.
@@ -705,19 +660,23 @@ fn run_file(
                 }
             },
         };
-        if !program.capture.matches(frame.data, frame.orig_len) {
+        let passes = program.capture.matches(frame.data, frame.orig_len);
+        let matched = passes && program.user_matches(frame.data, frame.orig_len);
+        // Seen: every frame read, except ICMP let through for the tracker only.
+        if matched || !passes {
+            pipeline.summary.seen += 1;
+        }
+        if !passes {
             continue;
         }
-        let matched = program.user_matches(frame.data, frame.orig_len);
-        if let Some(output) = &config.write
-            && pipeline.pcap.is_none()
-        {
-            match PcapOut::create(output, frame.link) {
-                Ok(pcap) => pipeline.pcap = Some(pcap),
-                Err(e) => {
+        if pipeline.pcap.is_none() {
+            match sink.take().map(|sink| PcapOut::new(sink, frame.link)) {
+                Some(Ok(pcap)) => pipeline.pcap = Some(pcap),
+                Some(Err(e)) => {
                     error = Some(e);
                     break;
                 }
+                None => {}
             }
         }
         let ts = frame.ts;
@@ -734,11 +693,13 @@ fn run_file(
         ));
     }
     // A pcap asked for but with nothing matched still gets its header, as tcpdump does.
-    if let Some(output) = &config.write
-        && pipeline.pcap.is_none()
+    if let Some(sink) = sink
         && error.is_none()
     {
-        pipeline.pcap = Some(PcapOut::create(output, LinkType::Ethernet)?);
+        match PcapOut::new(sink, LinkType::Ethernet) {
+            Ok(pcap) => pipeline.pcap = Some(pcap),
+            Err(e) => error = Some(e),
+        }
     }
     Ok(pipeline.end(error))
 }
@@ -751,6 +712,25 @@ fn run_live(
     notes: &mut dyn Notes,
 ) -> Result<Ended> {
     let (selected, mut skipped) = live::select(interface)?;
+    // The helper that names processes is forked first, while this process has one thread and
+    // nothing open that the helper should not hold.
+    let owner_source = if config.view == View::Handshakes {
+        if !crate::sockets::owners::can_see_all_processes() {
+            notes.note(&format!(
+                "processes of other users' connections will not be named: {}",
+                crate::sockets::HIDDEN_OWNERS_HINT
+            ));
+        }
+        match owners::Helper::spawn() {
+            Ok(helper) => Some(owners::Source::Helper(helper)),
+            Err(e) => {
+                notes.note(&format!("processes will not be named: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let programs = selected
         .iter()
         .map(|i| Programs::new(config, i.link))
@@ -797,20 +777,15 @@ fn run_live(
             iface.name
         ));
     }
-    let mut pipeline = Pipeline::new(config, consumer, true);
+    let mut pipeline = Pipeline::new(config, consumer, owner_source);
     // The file is created once the sockets are open (a capture that cannot start leaves an
     // existing file alone), and before privileges go (root may write where the user cannot).
     if let Some(output) = &config.write {
-        pipeline.pcap = Some(PcapOut::create(output, interfaces[0].link)?);
+        pipeline.pcap = Some(PcapOut::new(Sink::open(output)?, interfaces[0].link)?);
     }
-    if let Err(e) = live::drop_privileges(config.view == View::Handshakes) {
+    // Everything: naming processes is the helper's job.
+    if let Err(e) = live::drop_privileges(false) {
         notes.note(&format!("could not drop privileges: {e}"));
-    }
-    if config.view == View::Handshakes && !crate::sockets::owners::can_see_all_processes() {
-        notes.note(&format!(
-            "processes of other users' connections will not be named: {}",
-            crate::sockets::HIDDEN_OWNERS_HINT
-        ));
     }
     for text in &skipped {
         notes.note(text);
@@ -896,8 +871,11 @@ fn run_live(
     }
     // What the readers had already read when the capture was told to stop belongs to it (a
     // Ctrl-C after a burst keeps the whole burst): take it until they have all ended.
+    // At most for STOP_DRAIN: behind a slow terminal the queue could take many seconds to print,
+    // and a user who pressed Ctrl-C wants it to end (what is left is not counted as seen).
     running.request_stop();
-    while error.is_none() {
+    let drain_until = Instant::now() + STOP_DRAIN;
+    while error.is_none() && Instant::now() < drain_until {
         match rx.recv_timeout(TICK) {
             Ok(ev) => {
                 live.event(ev, &mut pipeline, notes, &mut error);
@@ -936,16 +914,24 @@ impl Live<'_> {
             live::Event::Frames(frames) => {
                 let n = frames.len();
                 for captured in frames {
-                    pipeline.summary.seen += 1;
+                    // Past -c nothing more is looked at, nor counted.
+                    if pipeline.done() {
+                        break;
+                    }
                     let iface = &self.interfaces[captured.interface];
                     let len = u32::try_from(captured.data.len()).unwrap_or(u32::MAX);
                     let programs = &self.programs[captured.interface];
-                    if self.user_filter[captured.interface]
-                        && !programs.capture.matches(&captured.data, len)
-                    {
+                    // Passed the capture program (in the kernel, or here when it refused it).
+                    let passes = !self.user_filter[captured.interface]
+                        || programs.capture.matches(&captured.data, len);
+                    let matched = passes && programs.user_matches(&captured.data, len);
+                    // Seen: every frame read, except ICMP let through for the tracker only.
+                    if matched || !passes {
+                        pipeline.summary.seen += 1;
+                    }
+                    if !passes {
                         continue;
                     }
-                    let matched = programs.user_matches(&captured.data, len);
                     let frame = Frame {
                         ts: captured.ts,
                         link: iface.link,

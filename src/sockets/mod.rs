@@ -352,7 +352,7 @@ impl Socket {
 }
 
 /// A process that holds sockets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ProcessInfo {
     pub pid: u32,
     pub name: String,
