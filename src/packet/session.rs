@@ -344,7 +344,8 @@ impl<'a> Pipeline<'a> {
                     self.owners.queue(decided);
                 }
                 // A connection's first SYN: look its client up while its socket still exists
-                // (a refused or short-lived one may be gone by the time it is decided).
+                // (a short-lived one may be gone by the time it is decided; one refused on
+                // loopback is gone within microseconds, before even this lookup).
                 if let Some(seg) = decode::tcp_segment(frame.ts, &decoded)
                     && seg.flags & handshake::SYN != 0
                     && seg.flags & handshake::ACK == 0
