@@ -160,6 +160,9 @@ impl Source {
     }
 }
 
+/// The helper's first line, once it has dropped what it does not need.
+const READY: &str = "ready";
+
 /// The helper process and the pipes to it.
 pub struct Helper {
     /// None once closed (on drop).
@@ -187,11 +190,21 @@ impl Helper {
         }
         drop(req_read);
         drop(ans_write);
-        Ok(Helper {
+        let mut helper = Helper {
             requests: Some(std::fs::File::from(req_write)),
             answers: BufReader::new(std::fs::File::from(ans_read)),
             pid,
-        })
+        };
+        // It says "ready" once it holds no more than it needs, so nothing goes on while a
+        // helper with every privilege is around.
+        let mut first = String::new();
+        helper.answers.read_line(&mut first)?;
+        if first.trim_end() != READY {
+            return Err(io::Error::other(
+                "the helper that names processes could not drop its privileges",
+            ));
+        }
+        Ok(helper)
     }
 
     /// The table for `ports`, or None when the helper failed (the processes are then not
@@ -247,6 +260,10 @@ fn serve(requests: OwnedFd, answers: OwnedFd) -> ! {
     }
     let mut input = BufReader::new(std::fs::File::from(requests));
     let mut output = std::fs::File::from(answers);
+    if output.write_all(format!("{READY}\n").as_bytes()).is_err() {
+        // SAFETY: _exit is always safe.
+        unsafe { libc::_exit(0) };
+    }
     let mut line = String::new();
     loop {
         line.clear();
