@@ -15,5 +15,6 @@ pub mod packet;
 pub mod ping;
 pub mod signals;
 pub mod sockets;
+pub mod sys;
 
 pub use error::{Error, Exit, Result};

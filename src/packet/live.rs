@@ -31,6 +31,7 @@ use pnet::datalink::{self, Channel, NetworkInterface};
 use crate::error::{Error, Result};
 use crate::packet::LinkType;
 use crate::packet::filter::{Insn, Program};
+use crate::sys::setsockopt;
 
 /// SOL_PACKET option: the socket's packet and drop counters (struct tpacket_stats).
 const PACKET_STATISTICS: libc::c_int = 6;
@@ -496,23 +497,6 @@ fn attach(fd: RawFd, insns: &[Insn]) -> io::Result<()> {
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
 }
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: value points to a live T of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// The kernel receive time of the last packet read from `fd`.
 fn stamp(fd: RawFd) -> Option<Duration> {
     let mut ts = libc::timespec {
@@ -703,7 +687,7 @@ fn drain(
                     bytes += data.len();
                     batch.push(Captured {
                         interface,
-                        ts: stamp(fd).unwrap_or_else(now),
+                        ts: stamp(fd).unwrap_or_else(crate::packet::now),
                         data: data.to_vec(),
                     });
                 }
@@ -788,12 +772,6 @@ fn socket_error(fd: RawFd) -> Option<io::Error> {
         )
     };
     (rc == 0 && err != 0).then(|| io::Error::from_raw_os_error(err))
-}
-
-fn now() -> Duration {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
 }
 
 /// Drops what the capture no longer needs once its sockets (and its -w file) are open, so no

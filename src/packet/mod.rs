@@ -15,6 +15,14 @@ pub mod owners;
 pub mod pcap;
 pub mod session;
 
+/// The time since the Unix epoch, the clock of capture timestamps (for a frame without a kernel
+/// timestamp, and for deciding silent handshakes).
+pub fn now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// The link-layer header type of a frame, with its pcap LINKTYPE_* number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkType {

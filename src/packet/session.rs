@@ -316,13 +316,7 @@ impl<'a> Pipeline<'a> {
             return Ok(());
         }
         if !matched {
-            if let Some(tracker) = &mut self.tracker {
-                let decoded = decode::decode(frame.link, frame.data);
-                if let Some(error) = decode::icmp_error_for_tcp(frame.ts, &decoded) {
-                    let decided = tracker.icmp(&error);
-                    self.owners.queue(decided.into_iter().collect());
-                }
-            }
+            self.track(frame);
             return Ok(());
         }
         self.summary.matched += 1;
@@ -338,26 +332,35 @@ impl<'a> Pipeline<'a> {
                     .map_err(Error::Output)?;
             }
             View::Handshakes => {
-                let decoded = decode::decode(frame.link, frame.data);
-                if let Some(tracker) = &mut self.tracker {
-                    let decided = handshake_input(tracker, frame, &decoded);
-                    self.owners.queue(decided);
-                }
-                // A connection's first SYN: look its client up while its socket still exists
-                // (a short-lived one may be gone by the time it is decided; one refused on
-                // loopback is gone within microseconds, before even this lookup).
-                if let Some(seg) = decode::tcp_segment(frame.ts, &decoded)
-                    && seg.flags & handshake::SYN != 0
-                    && seg.flags & handshake::ACK == 0
-                {
-                    self.owners.early(seg.src, seg.dst);
-                }
+                self.track(frame);
                 if !self.owners.live() {
                     self.report(false)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Feeds a frame to the handshake tracker: a TCP segment, or an ICMP error quoting one.
+    fn track(&mut self, frame: &Frame) {
+        let Some(tracker) = &mut self.tracker else {
+            return;
+        };
+        let decoded = decode::decode(frame.link, frame.data);
+        let decided = if let Some(seg) = decode::tcp_segment(frame.ts, &decoded) {
+            // A connection's first SYN: look its client up while its socket still exists (a
+            // short-lived one may be gone by the time it is decided; one refused on loopback
+            // is gone within microseconds, before even this lookup).
+            if seg.flags & handshake::SYN != 0 && seg.flags & handshake::ACK == 0 {
+                self.owners.early(seg.src, seg.dst);
+            }
+            tracker.segment(&seg)
+        } else if let Some(error) = decode::icmp_error_for_tcp(frame.ts, &decoded) {
+            tracker.icmp(&error)
+        } else {
+            None
+        };
+        self.owners.queue(decided.into_iter().collect());
     }
 
     /// Decides attempts that have been silent for long enough at time `now`.
@@ -413,17 +416,6 @@ impl<'a> Pipeline<'a> {
         self.report(true)?;
         self.flush()
     }
-}
-
-/// Feeds one decoded frame to the tracker; returns the attempts it decided.
-fn handshake_input(tracker: &mut Tracker, frame: &Frame, d: &Decoded) -> Vec<Attempt> {
-    let mut decided = Vec::new();
-    if let Some(segment) = decode::tcp_segment(frame.ts, d) {
-        decided.extend(tracker.segment(&segment));
-    } else if let Some(error) = decode::icmp_error_for_tcp(frame.ts, d) {
-        decided.extend(tracker.icmp(&error));
-    }
-    decided
 }
 
 /// Names the local processes at the ends of decided attempts, in batches: one read of the socket
@@ -828,7 +820,7 @@ fn run_live(
         }
         if now >= next_tick {
             next_tick = now + TICK;
-            pipeline.expire(wall_clock());
+            pipeline.expire(crate::packet::now());
             if let Err(e) = pipeline.report(false).and_then(|()| pipeline.flush()) {
                 error = Some(e);
                 break;
@@ -966,10 +958,4 @@ impl Live<'_> {
             }
         }
     }
-}
-
-fn wall_clock() -> Duration {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
 }

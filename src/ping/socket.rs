@@ -12,6 +12,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::Error;
 use crate::ping::packet::Family;
+use crate::sys::setsockopt;
 
 /// Which kind of ICMP socket the kernel gave us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,24 +69,6 @@ pub fn realtime_ns() -> i128 {
     // SAFETY: a valid pointer; CLOCK_REALTIME always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-}
-
-fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: a valid fd and a pointer to an int of the stated length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const i32).cast(),
-            mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// `ICMP_FILTER` (level SOL_RAW) and `ICMP6_FILTER` (level IPPROTO_ICMPV6) from linux/icmp.h
@@ -165,30 +148,30 @@ impl IcmpSocket {
         // Room for a sweep's worth of replies arriving at once.
         let _ = sock.set_recv_buffer_size(1 << 20);
         let fd = sock.as_raw_fd();
-        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1i32)
             .map_err(|e| fail("SO_TIMESTAMPNS", e))?;
         match family {
             Family::V4 => {
-                setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, &1i32)
                     .map_err(|e| fail("IP_RECVTTL", e))?;
                 if let Some(t) = ttl {
                     sock.set_ttl_v4(u32::from(t))
                         .map_err(|e| fail("IP_TTL", e))?;
                 }
                 if kind == Kind::Dgram {
-                    setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)
+                    setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVERR, &1i32)
                         .map_err(|e| fail("IP_RECVERR", e))?;
                 }
             }
             Family::V6 => {
-                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &1i32)
                     .map_err(|e| fail("IPV6_RECVHOPLIMIT", e))?;
                 if let Some(t) = ttl {
                     sock.set_unicast_hops_v6(u32::from(t))
                         .map_err(|e| fail("IPV6_UNICAST_HOPS", e))?;
                 }
                 if kind == Kind::Dgram {
-                    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1)
+                    setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, &1i32)
                         .map_err(|e| fail("IPV6_RECVERR", e))?;
                 }
             }
