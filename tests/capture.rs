@@ -126,8 +126,8 @@ fn json_lines(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
-/// A TCP round trip to a listener of this process on 127.0.0.1: connect, send, read the echo
-/// of nothing, close. Returns the listener's port and the client's port.
+/// A TCP exchange with a listener of this process on 127.0.0.1: connect, accept, send five
+/// bytes and read them on the server side, close. Returns the client's port.
 fn tcp_exchange(listener: &TcpListener) -> u16 {
     let port = listener.local_addr().expect("addr").port();
     let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");

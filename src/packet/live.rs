@@ -45,7 +45,7 @@ const ARPHRD_RAWIP: u32 = 519;
 const ARPHRD_TUNNEL: u32 = 768;
 const ARPHRD_SIT: u32 = 776;
 /// The largest frame read: a GRO-merged or loopback packet can be 64 KiB and more.
-pub const READ_BUFFER: usize = 262_144;
+const READ_BUFFER: usize = 262_144;
 /// How long a reader waits for a packet before looking at the stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Batches waiting between the readers and the consumer (with BATCH_BYTES, the queue holds at
