@@ -132,6 +132,27 @@ pub struct ListArgs {
     /// JSON output: one array of socket records (one object per line with --watch).
     #[arg(long = "json")]
     pub json: bool,
+    /// TCP internals, as `ss -i`: RTT, RTO, cwnd, MSS, retransmissions, bytes and segments,
+    /// delivery and pacing rates, time limited by the peer's window or the send buffer, the
+    /// congestion control and options; a second line per socket (`info` in JSON).
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+    /// Socket memory, as `ss -m`: skmem:(r,rb,t,tb,f,w,o,bl,d), drops included (`memory` in JSON).
+    #[arg(short = 'm', long = "memory")]
+    pub memory: bool,
+    /// Timers, as `ss -o`: retransmit, keepalive, timewait or persist (zero-window probe), time
+    /// left and retries (`timer` in JSON).
+    #[arg(short = 'o', long = "timers")]
+    pub timers: bool,
+    /// Only sockets with a problem (accept queue full, data left unread, peer's zero window,
+    /// retransmitting, window- or buffer-limited, CLOSE-WAIT left open, drops), each said in
+    /// plain words with what to do. Nothing printed and exit 0 when there is none.
+    #[arg(long = "problems")]
+    pub problems: bool,
+    /// With --summary: write the counts (per protocol and state, and per problem) in the
+    /// Prometheus text format, for node_exporter's textfile collector.
+    #[arg(long = "prometheus", requires = "summary", conflicts_with = "json")]
+    pub prometheus: bool,
 }
 
 /// `--sort` keys.

@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use crate::cli::ListArgs;
 use crate::error::{Error, Exit, Result};
+use crate::output::health::Details;
 use crate::output::table::{self, Mark, SummaryRow};
 use crate::output::{Names, Style, json, local_time, warn};
 use crate::sockets::collect::{self, Backend, OwnerScan};
 use crate::sockets::filter::{self, Filter};
+use crate::sockets::problems::{self, Sample};
 use crate::sockets::{HIDDEN_OWNERS_HINT, Snapshot, Socket, resolve};
 
 /// The shortest --watch interval.
@@ -29,13 +31,15 @@ pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
         }
         return watch(args, &filter, &*backend, style, every, out);
     }
-    let (snap, hidden) = gather(&*backend, &filter, args)?;
+    let (snap, hidden) = gather(&*backend, &filter, args, None)?;
     if hidden {
         warn(format_args!("{HIDDEN_OWNERS_HINT}"));
     }
     if args.summary {
         let rows = table::summary(&snap);
-        if args.json {
+        if args.prometheus {
+            table::write_summary_prometheus(out, &rows)?;
+        } else if args.json {
             json::write_value(out, &rows)?;
         } else {
             table::write_summary(out, &rows, style)?;
@@ -43,18 +47,58 @@ pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
         return Ok(Exit::Success);
     }
     let names = names(args, &snap);
+    let show = details(args);
     if args.json {
-        json::write_sockets(out, &snap, &names)?;
-    } else {
-        table::write_sockets(out, &snap, &names, style, None)?;
+        json::write_sockets(out, &snap, &names, show)?;
+    } else if !(args.problems && snap.sockets.is_empty()) {
+        table::write_sockets(out, &snap, &names, style, None, show)?;
+        if !show.problems {
+            hint_problems(&snap);
+        }
     }
     Ok(Exit::Success)
+}
+
+/// What the detail lines show: -i, -m, -o, and the problems whenever one of those or
+/// --problems is asked for.
+fn details(args: &ListArgs) -> Details {
+    Details {
+        info: args.info,
+        memory: args.memory,
+        timers: args.timers,
+        problems: args.problems || args.info || args.memory || args.timers,
+    }
+}
+
+/// Under a plain table: one line on stderr when some sockets have problems, so they are not
+/// missed, without changing the table scripts read.
+fn hint_problems(snap: &Snapshot) {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut sockets = 0;
+    for s in snap.sockets.iter().filter(|s| !s.problems.is_empty()) {
+        sockets += 1;
+        for p in &s.problems {
+            *counts.entry(p.code.name()).or_default() += 1;
+        }
+    }
+    if sockets > 0 {
+        let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        warn(format_args!(
+            "{sockets} of these sockets have problems ({}): 'sockscope list --problems' says what they are",
+            list.join(", ")
+        ));
+    }
 }
 
 /// One collection: kernel query, socket filters, owners, owner filters, sort. Also says whether
 /// any owner was hidden — before the owner filters, which cannot match a hidden owner and
 /// would otherwise drop such sockets without a word.
-pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result<(Snapshot, bool)> {
+pub fn gather(
+    backend: &dyn Backend,
+    filter: &Filter,
+    args: &ListArgs,
+    watch: Option<&mut Option<Sample>>,
+) -> Result<(Snapshot, bool)> {
     // Counts need no owners unless an owner filter decides what is counted.
     let scan = if args.summary && !filter.needs_owners() {
         OwnerScan::None
@@ -67,6 +111,16 @@ pub fn gather(backend: &dyn Backend, filter: &Filter, args: &ListArgs) -> Result
         &|s: &Socket| filter.keeps_socket(s),
         scan,
     )?;
+    // In --watch, problems compare with the previous sample, taken before any filter below.
+    if let Some(previous) = watch {
+        if previous.is_some() {
+            problems::assess(&mut snap.sockets, previous.as_ref());
+        }
+        *previous = Some(Sample::of(&snap.sockets));
+    }
+    if args.problems {
+        snap.sockets.retain(|s| !s.problems.is_empty());
+    }
     let hidden = snap.owners_hidden();
     if filter.needs_owners() {
         filter.apply(&mut snap);
@@ -110,9 +164,11 @@ fn watch(
     out: &mut dyn Write,
 ) -> Result<Exit> {
     let mut previous: Option<Snapshot> = None;
+    let mut sample: Option<Sample> = None;
     let mut warned = false;
+    let show = details(args);
     loop {
-        let (snap, hidden) = gather(backend, filter, args)?;
+        let (snap, hidden) = gather(backend, filter, args, Some(&mut sample))?;
         if hidden && !warned {
             warn(format_args!("{HIDDEN_OWNERS_HINT}"));
             warned = true;
@@ -127,7 +183,9 @@ fn watch(
         }
         if args.summary {
             let rows = table::summary(&snap);
-            if args.json {
+            if args.prometheus {
+                table::write_summary_prometheus(out, &rows)?;
+            } else if args.json {
                 json::write_line(
                     out,
                     &SummaryEvent {
@@ -151,7 +209,7 @@ fn watch(
                         (Mark::Changed, true) => "changed",
                         (Mark::Same, true) => continue,
                     };
-                    let socket = json::record(s, &shown, &names);
+                    let socket = json::record(s, &shown, &names, show);
                     json::write_line(
                         out,
                         &WatchEvent {
@@ -173,12 +231,19 @@ fn watch(
                     count(Mark::Changed)
                 )?;
                 if style.terminal || previous.is_none() {
-                    table::write_sockets(out, &shown, &names, style, Some(&marks))?;
+                    table::write_sockets(out, &shown, &names, style, Some(&marks), show)?;
                 } else {
                     // In a pipe, after the first full table, print only what changed.
                     let (changed, changed_marks) = changed_only(&shown, &marks);
                     if !changed.sockets.is_empty() {
-                        table::write_sockets(out, &changed, &names, style, Some(&changed_marks))?;
+                        table::write_sockets(
+                            out,
+                            &changed,
+                            &names,
+                            style,
+                            Some(&changed_marks),
+                            show,
+                        )?;
                     }
                 }
             }

@@ -5,6 +5,7 @@ use std::io::Write;
 use crate::cli::WhoArgs;
 use crate::error::{Exit, Result};
 use crate::output::grid::Grid;
+use crate::output::health::Details;
 use crate::output::{Names, Style, json, local_time, proto_text, user_text, warn, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
@@ -92,7 +93,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
         }
     }
     if args.json {
-        json::write_sockets(out, &snap, &Names::default())?;
+        json::write_sockets(out, &snap, &Names::default(), Details::default())?;
     } else {
         if !snap.sockets.is_empty() {
             write_table(out, &snap, style)?;

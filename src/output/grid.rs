@@ -42,6 +42,10 @@ pub struct Grid {
     /// The one column a terminal table may wrap; the others keep their content width, so an
     /// address or a state is never split across lines.
     wrap: Option<usize>,
+    /// Free text under each row (`list -i`: tcp_info words, problems), stored as compactly as
+    /// the cells: one string and an end offset per row that has had one set.
+    detail_text: String,
+    detail_ends: Vec<u32>,
 }
 
 impl Grid {
@@ -54,7 +58,62 @@ impl Grid {
             ends: Vec::new(),
             widths: headers.iter().map(|h| h.chars().count()).collect(),
             wrap: None,
+            detail_text: String::new(),
+            detail_ends: Vec::new(),
         }
+    }
+
+    /// Sets the text printed under the last complete row (it may hold several lines; control
+    /// characters other than newlines and tabs are defused).
+    pub fn detail_with(&mut self, write: impl FnOnce(&mut String)) {
+        let Some(row) = self.rows().checked_sub(1) else {
+            return;
+        };
+        let end = |g: &Grid| u32::try_from(g.detail_text.len()).unwrap_or(u32::MAX);
+        while self.detail_ends.len() < row {
+            let e = end(self);
+            self.detail_ends.push(e);
+        }
+        let start = self.detail_text.len();
+        write(&mut self.detail_text);
+        if self.detail_text[start..]
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            let clean: String = self.detail_text[start..]
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        '?'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            self.detail_text.truncate(start);
+            self.detail_text.push_str(&clean);
+        }
+        let e = end(self);
+        self.detail_ends.truncate(row);
+        self.detail_ends.push(e);
+    }
+
+    /// The text under `row` (empty when none).
+    pub fn detail(&self, row: usize) -> &str {
+        let Some(&end) = self.detail_ends.get(row) else {
+            return "";
+        };
+        let start = if row == 0 {
+            0
+        } else {
+            self.detail_ends[row - 1]
+        };
+        &self.detail_text[start as usize..end as usize]
+    }
+
+    /// Whether any row has text under it.
+    pub fn has_details(&self) -> bool {
+        !self.detail_text.is_empty()
     }
 
     /// Lets column `col` wrap on a narrow terminal (a process list, a command line).
@@ -161,6 +220,13 @@ impl Grid {
             let trimmed = line.trim_end();
             w.write_all(trimmed.as_bytes())?;
             w.write_all(b"\n")?;
+            if row > 0 {
+                let detail = self.detail(row - 1);
+                if !detail.is_empty() {
+                    w.write_all(detail.as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+            }
         }
         Ok(())
     }
@@ -225,7 +291,9 @@ impl Grid {
         marks: Option<&[Mark]>,
         decorate: impl Fn(usize, usize, Cell) -> Cell,
     ) -> io::Result<()> {
-        if style.terminal {
+        // A comfy-table cannot put a line of its own under a row: with details, terminals get
+        // the aligned columns too, as ss prints them.
+        if style.terminal && !self.has_details() {
             writeln!(w, "{}", self.comfy(style, marks, decorate))
         } else {
             self.write_plain(w, marks)
@@ -279,6 +347,27 @@ mod tests {
         assert_eq!(
             text,
             "Name      N  Last\nx         1  tail one\nlonger  200  t\n"
+        );
+    }
+
+    #[test]
+    fn details_go_under_their_rows() {
+        let mut g = Grid::new(&["A", "B"], &[]);
+        for (i, d) in [(1, ""), (2, "\t two\n\t ! more"), (3, "")] {
+            g.push_display(i);
+            g.push("x");
+            if !d.is_empty() {
+                g.detail_with(|b| b.push_str(d));
+            }
+        }
+        g.push("4");
+        g.push("y");
+        g.detail_with(|b| b.push_str("\t four\x1b"));
+        let mut out = Vec::new();
+        g.write_plain(&mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "A  B\n1  x\n2  x\n\t two\n\t ! more\n3  x\n4  y\n\t four?\n"
         );
     }
 

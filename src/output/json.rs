@@ -5,6 +5,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::output::Names;
+use crate::output::health::{Details, InfoRecord, TimerRecord};
+use crate::sockets::health::MemInfo;
+use crate::sockets::problems::Problem;
 use crate::sockets::{Addr, Family, Owners, ProcessInfo, Proto, Snapshot, Socket, State, UnixType};
 
 /// One socket as JSON.
@@ -43,6 +46,18 @@ pub struct SocketRecord<'a> {
     pub local_host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_host: Option<String>,
+    /// TCP and UDP: what is wrong with the socket, in plain words (empty when healthy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<&'a [Problem]>,
+    /// With -i: tcp_info (TCP sockets whose kernel sent it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<InfoRecord>,
+    /// With -m: socket memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemInfo>,
+    /// With -o: the pending timer; null when none is pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<Option<TimerRecord>>,
 }
 
 fn addr_text(a: &Addr) -> Option<String> {
@@ -52,8 +67,15 @@ fn addr_text(a: &Addr) -> Option<String> {
     }
 }
 
-/// The record of `s`, borrowing process descriptions from `snap`.
-pub fn record<'a>(s: &'a Socket, snap: &'a Snapshot, names: &Names) -> SocketRecord<'a> {
+/// The record of `s`, borrowing process descriptions from `snap`; `show` adds the health
+/// records asked for.
+pub fn record<'a>(
+    s: &'a Socket,
+    snap: &'a Snapshot,
+    names: &Names,
+    show: Details,
+) -> SocketRecord<'a> {
+    let inet = matches!(s.proto, Proto::Tcp | Proto::Udp);
     let host = |a: &Addr| a.as_ip().and_then(|ip| names.hosts.get(&ip).cloned());
     SocketRecord {
         proto: s.proto,
@@ -81,16 +103,26 @@ pub fn record<'a>(s: &'a Socket, snap: &'a Snapshot, names: &Names) -> SocketRec
         v6only: s.v6only,
         local_host: host(&s.local.addr),
         remote_host: host(&s.remote.addr),
+        problems: inet.then_some(&s.problems[..]),
+        info: s.tcp.as_deref().filter(|_| show.info).map(InfoRecord::new),
+        memory: s.memory.filter(|_| show.memory),
+        timer: (show.timers && s.proto == Proto::Tcp)
+            .then(|| s.timer.as_ref().map(TimerRecord::from)),
     }
 }
 
 /// Writes every socket as one JSON array, one record per line inside it (streamed, so 100,000
 /// sockets need no second copy in memory).
-pub fn write_sockets(w: &mut dyn Write, snap: &Snapshot, names: &Names) -> io::Result<()> {
+pub fn write_sockets(
+    w: &mut dyn Write,
+    snap: &Snapshot,
+    names: &Names,
+    show: Details,
+) -> io::Result<()> {
     w.write_all(b"[")?;
     for (i, s) in snap.sockets.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *w, &record(s, snap, names)).map_err(io::Error::from)?;
+        serde_json::to_writer(&mut *w, &record(s, snap, names, show)).map_err(io::Error::from)?;
     }
     w.write_all(b"\n]\n")
 }

@@ -3,6 +3,7 @@
 
 pub mod grid;
 pub mod handshake;
+pub mod health;
 pub mod json;
 pub mod packet;
 pub mod table;

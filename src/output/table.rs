@@ -9,6 +9,7 @@ use comfy_table::{Attribute, Color};
 
 use crate::output::grid::Grid;
 pub use crate::output::grid::Mark;
+use crate::output::health::{Details, write_details};
 use crate::output::{Names, Style, owners_text, proto_text, user_text, write_endpoint};
 use crate::sockets::{Family, Owners, Proto, Snapshot, State};
 
@@ -24,8 +25,8 @@ pub const HEADERS: [&str; 8] = [
     "User",
 ];
 
-/// The socket table as a grid of cells.
-pub fn grid(snap: &Snapshot, names: &Names) -> Grid {
+/// The socket table as a grid of cells; `show` adds detail lines under each socket.
+pub fn grid(snap: &Snapshot, names: &Names, show: Details) -> Grid {
     let mut g = Grid::new(&HEADERS, &[4, 5]).wrap_column(6);
     g.reserve(snap.sockets.len(), 96);
     // Most sockets share their owner with many others: format each owner once.
@@ -49,6 +50,9 @@ pub fn grid(snap: &Snapshot, names: &Names) -> Grid {
         match s.uid.and_then(|u| snap.users.get(&u)) {
             Some(name) => g.push(name),
             None => g.push(&user_text(s, snap)),
+        }
+        if show.any() {
+            g.detail_with(|b| write_details(b, s, show));
         }
     }
     g
@@ -80,8 +84,9 @@ pub fn write_sockets(
     names: &Names,
     style: &Style,
     marks: Option<&[Mark]>,
+    show: Details,
 ) -> io::Result<()> {
-    let g = grid(snap, names);
+    let g = grid(snap, names, show);
     g.write(w, style, marks, |row, col, c| {
         let s = &snap.sockets[row];
         let c = match col {
@@ -111,6 +116,8 @@ pub struct SummaryRow {
     pub ipv6: usize,
     /// state name → count
     pub states: BTreeMap<String, usize>,
+    /// problem code → sockets that have it (TCP and UDP)
+    pub problems: BTreeMap<String, usize>,
 }
 
 /// Counts the snapshot's sockets per protocol (TCP, UDP, UNIX, RAW, in that order).
@@ -129,6 +136,9 @@ pub fn summary(snap: &Snapshot) -> Vec<SummaryRow> {
                 Family::Unix => {}
             }
             *row.states.entry(s.state.to_string()).or_default() += 1;
+            for p in &s.problems {
+                *row.problems.entry(p.code.name().to_string()).or_default() += 1;
+            }
         }
         if row.total > 0 {
             out.push(row);
@@ -141,16 +151,62 @@ pub fn summary(snap: &Snapshot) -> Vec<SummaryRow> {
 pub fn write_summary(w: &mut dyn Write, rows: &[SummaryRow], style: &Style) -> io::Result<()> {
     let total: usize = rows.iter().map(|r| r.total).sum();
     writeln!(w, "Total: {total} sockets")?;
-    let mut g = Grid::new(&["Proto", "Total", "IPv4", "IPv6", "States"], &[]).wrap_column(4);
+    let mut g = Grid::new(
+        &["Proto", "Total", "IPv4", "IPv6", "States", "Problems"],
+        &[],
+    )
+    .wrap_column(4);
+    let counts = |m: &BTreeMap<String, usize>| {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
     for r in rows {
         g.push(&r.proto);
         g.push_display(r.total);
         g.push_display(r.ipv4);
         g.push_display(r.ipv6);
-        let states: Vec<String> = r.states.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        g.push(&states.join(", "));
+        g.push(&counts(&r.states));
+        g.push(&counts(&r.problems));
     }
     g.write(w, style, None, |_, _, c| c)
+}
+
+/// Writes the summary in the Prometheus text format: sockets per protocol and state, and per
+/// protocol and problem.
+pub fn write_summary_prometheus(w: &mut dyn Write, rows: &[SummaryRow]) -> io::Result<()> {
+    writeln!(
+        w,
+        "# HELP sockscope_sockets Sockets per protocol and state."
+    )?;
+    writeln!(w, "# TYPE sockscope_sockets gauge")?;
+    for r in rows {
+        for (state, n) in &r.states {
+            writeln!(
+                w,
+                "sockscope_sockets{{proto=\"{}\",state=\"{state}\"}} {n}",
+                r.proto
+            )?;
+        }
+    }
+    writeln!(
+        w,
+        "# HELP sockscope_socket_problems Sockets per protocol with each problem."
+    )?;
+    writeln!(w, "# TYPE sockscope_socket_problems gauge")?;
+    for r in rows {
+        for (problem, n) in &r.problems {
+            writeln!(
+                w,
+                "sockscope_socket_problems{{proto=\"{}\",problem=\"{problem}\"}} {n}",
+                r.proto
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,6 +265,7 @@ mod tests {
             &Names::default(),
             &Style::default(),
             None,
+            Details::default(),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -257,6 +314,7 @@ mod tests {
             &Names::default(),
             &Style::default(),
             Some(&marks),
+            Details::default(),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -272,7 +330,15 @@ mod tests {
             .insert(IpAddr::V4(Ipv4Addr::LOCALHOST), "localhost".into());
         names.services.insert((Proto::Tcp, 8080), "http-alt".into());
         let mut out = Vec::new();
-        write_sockets(&mut out, &snapshot(), &names, &Style::default(), None).unwrap();
+        write_sockets(
+            &mut out,
+            &snapshot(),
+            &names,
+            &Style::default(),
+            None,
+            Details::default(),
+        )
+        .unwrap();
         assert!(
             String::from_utf8(out)
                 .unwrap()
@@ -299,7 +365,15 @@ mod tests {
             width: Some(160),
         };
         let mut out = Vec::new();
-        write_sockets(&mut out, &snapshot(), &Names::default(), &style, None).unwrap();
+        write_sockets(
+            &mut out,
+            &snapshot(),
+            &Names::default(),
+            &style,
+            None,
+            Details::default(),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         for h in HEADERS {
             assert!(text.contains(h), "{h} missing in\n{text}");

@@ -7,8 +7,10 @@
 
 pub mod collect;
 pub mod filter;
+pub mod health;
 pub mod netstat2_backend;
 pub mod owners;
+pub mod problems;
 pub mod process;
 pub mod resolve;
 
@@ -311,6 +313,16 @@ pub struct Socket {
     /// IPv6 sockets: IPV6_V6ONLY, i.e. a [::] socket that does not take IPv4.
     pub v6only: bool,
     pub owners: Owners,
+    /// TCP: the pending timer (idiag_timer), if any.
+    pub timer: Option<health::Timer>,
+    /// TCP and UDP: socket memory (skmeminfo), when the kernel sent it.
+    pub memory: Option<health::MemInfo>,
+    /// TCP: tcp_info and the congestion control, when the kernel sent them (not for
+    /// TIME-WAIT and SYN-RECV mini-sockets).
+    pub tcp: Option<Box<health::TcpInfo>>,
+    /// What is wrong with it, in plain words (TCP and UDP): decided by [`problems::problems`]
+    /// once the socket is collected.
+    pub problems: Vec<problems::Problem>,
 }
 
 impl Socket {
@@ -337,6 +349,10 @@ impl Socket {
             protocol: None,
             v6only: false,
             owners: Owners::None,
+            timer: None,
+            memory: None,
+            tcp: None,
+            problems: Vec::new(),
         }
     }
 

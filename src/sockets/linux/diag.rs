@@ -13,12 +13,13 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::{
     SockDiagMessage,
     constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP},
-    inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags},
+    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     unix::{self, ShowFlags, UnixRequest, UnixResponse, nlas::UnixDiagName},
 };
 use netlink_sys::{Socket as NlSocket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use crate::error::{Error, Result};
+use crate::sockets::health::{MemInfo, TcpInfo, Timer, TimerKind};
 use crate::sockets::{Addr, Endpoint, Family, Proto, Socket, State, UnixType};
 
 /// `UDIAG_SHOW_UID` (Linux 5.3+): ask for the uid of UNIX sockets.
@@ -29,8 +30,23 @@ const UNIX_DIAG_UID: u16 = 7;
 const RECV_BUF: usize = 256 * 1024;
 /// A dump interrupted by concurrent changes (NLM_F_DUMP_INTR) is tried again this many times.
 const DUMP_TRIES: usize = 3;
+/// `struct nlmsghdr`.
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// `struct inet_diag_msg`: family, state, timer, retrans, the 48-byte socket id, expires,
+/// rqueue, wqueue, uid, inode.
+const INET_DIAG_MSG_LEN: usize = 72;
+/// inet_diag attributes (include/uapi/linux/inet_diag.h).
+const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_CONG: u16 = 4;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+const INET_DIAG_SKV6ONLY: u16 = 11;
 
-/// Dumps TCP or UDP sockets of one family, with the kernel doing the state filtering.
+/// Dumps TCP or UDP sockets of one family, with the kernel doing the state filtering. Every
+/// answer carries socket memory and, for TCP, tcp_info and the congestion control: the
+/// problems of every record are decided from them.
 pub fn inet_sockets(
     proto: Proto,
     family: Family,
@@ -41,25 +57,27 @@ pub fn inet_sockets(
         Family::Inet => (AF_INET, SocketId::new_v4()),
         _ => (AF_INET6, SocketId::new_v6()),
     };
-    let protocol = match proto {
-        Proto::Tcp => IPPROTO_TCP,
-        _ => IPPROTO_UDP,
+    let (protocol, extensions) = match proto {
+        Proto::Tcp => (
+            IPPROTO_TCP,
+            ExtensionFlags::INFO | ExtensionFlags::CONG | ExtensionFlags::SKMEMINFO,
+        ),
+        _ => (IPPROTO_UDP, ExtensionFlags::SKMEMINFO),
     };
     let request = SockDiagMessage::InetRequest(InetRequest {
         family: af,
         protocol,
-        extensions: ExtensionFlags::empty(),
+        extensions,
         states: StateFlags::from_bits_retain(state_mask),
         socket_id,
     });
     let what = format!("{} over {}", proto.name(), family_name(family));
     let mut out = Vec::new();
-    dump(&request, &what, &mut out, |msg, out| {
-        if let SockDiagMessage::InetResponse(r) = msg {
-            let s = from_inet(&r, proto, family);
-            if keep(&s) {
-                out.push(s);
-            }
+    dump(&request, &what, &mut out, |_, payload, out| {
+        if let Some(s) = parse_inet(payload, proto)
+            && keep(&s)
+        {
+            out.push(s);
         }
     })?;
     Ok(out)
@@ -76,8 +94,9 @@ pub fn unix_sockets(state_mask: u32) -> Result<Vec<Socket>> {
         cookie: [0xff; 8],
     });
     let mut out = Vec::new();
-    dump(&request, "unix", &mut out, |msg, out| {
-        if let SockDiagMessage::UnixResponse(r) = msg
+    dump(&request, "unix", &mut out, |message, _, out| {
+        if let Ok(m) = NetlinkMessage::<SockDiagMessage>::deserialize(message)
+            && let NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) = m.payload
             && let Some(s) = from_unix(&r)
         {
             out.push(s);
@@ -95,13 +114,13 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
-/// Sends one dump request and feeds every answer to `each`. Netlink errors become errors; an
-/// interrupted dump is retried from scratch.
+/// Sends one dump request and feeds every answer to `each`, as the whole netlink message and
+/// its payload. Netlink errors become errors; an interrupted dump is retried from scratch.
 fn dump<T>(
     request: &SockDiagMessage,
     what: &str,
     out: &mut Vec<T>,
-    mut each: impl FnMut(SockDiagMessage, &mut Vec<T>),
+    mut each: impl FnMut(&[u8], &[u8], &mut Vec<T>),
 ) -> Result<()> {
     let table_err = |source: io::Error| Error::SocketTable {
         what: what.to_string(),
@@ -121,32 +140,40 @@ fn dump<T>(
                     "netlink socket closed before the dump ended",
                 )));
             }
-            let mut offset = 0;
-            while offset < n {
-                let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&buf[offset..n]).map_err(
-                    |e| table_err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-                )?;
-                let len = msg.header.length as usize;
-                if msg.header.flags & NLM_F_DUMP_INTR != 0 {
+            let mut rest = &buf[..n];
+            while let Some(header) = rest.get(..NLMSG_HDRLEN) {
+                let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                let kind = u16::from_ne_bytes([header[4], header[5]]);
+                let flags = u16::from_ne_bytes([header[6], header[7]]);
+                let Some(message) = rest.get(..len).filter(|_| len >= NLMSG_HDRLEN) else {
+                    return Err(table_err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("a netlink message of {len} bytes does not fit its datagram"),
+                    )));
+                };
+                let payload = &message[NLMSG_HDRLEN..];
+                if flags & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
                 }
-                match msg.payload {
-                    // A dump that failed in the kernel ends with DONE carrying -errno.
-                    NetlinkPayload::Done(d) if d.code < 0 => {
-                        return Err(table_err(io::Error::from_raw_os_error(-d.code)));
+                // DONE and ERROR carry an errno (negative), 0 for success.
+                let code = || {
+                    payload
+                        .get(..4)
+                        .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                        .unwrap_or(0)
+                };
+                match kind {
+                    NLMSG_DONE if code() < 0 => {
+                        return Err(table_err(io::Error::from_raw_os_error(-code())));
                     }
-                    NetlinkPayload::Done(_) => break 'recv,
-                    NetlinkPayload::Error(e) => {
-                        let code = e.raw_code();
-                        return Err(table_err(io::Error::from_raw_os_error(-code)));
+                    NLMSG_DONE => break 'recv,
+                    NLMSG_ERROR if code() != 0 => {
+                        return Err(table_err(io::Error::from_raw_os_error(-code())));
                     }
-                    NetlinkPayload::InnerMessage(m) => each(m, out),
-                    _ => {}
+                    NLMSG_ERROR | NLMSG_NOOP => {}
+                    _ => each(message, payload, out),
                 }
-                if len == 0 {
-                    break;
-                }
-                offset += align4(len);
+                rest = rest.get(align4(len)..).unwrap_or_default();
             }
         }
         if !interrupted || attempt == DUMP_TRIES {
@@ -180,53 +207,76 @@ fn send(socket: &NlSocket, request: &SockDiagMessage) -> io::Result<()> {
     Ok(())
 }
 
-/// Converts an inet_diag answer. IPv4-mapped IPv6 addresses stay IPv6 (`::ffff:a.b.c.d`).
-pub fn from_inet(r: &InetResponse, proto: Proto, family: Family) -> Socket {
-    let h = &r.header;
-    let id = &h.socket_id;
-    let local_ip = normalise(id.source_address, family);
-    let remote_ip = normalise(id.destination_address, family);
-    let scope = |ip: &IpAddr| match ip {
-        IpAddr::V6(v6) if v6.is_unicast_link_local() => id.interface_id,
-        _ => 0,
+/// Parses one inet_diag answer (`struct inet_diag_msg` and its attributes, after the netlink
+/// header). Pure, so it is fuzzed; None when the message is not a whole inet_diag_msg.
+pub fn parse_inet(payload: &[u8], proto: Proto) -> Option<Socket> {
+    let h = payload.get(..INET_DIAG_MSG_LEN)?;
+    let u32_at = |o: usize| u32::from_ne_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+    let family = match h[0] {
+        2 => Family::Inet,
+        10 => Family::Inet6,
+        _ => return None,
+    };
+    let interface = u32_at(40);
+    let ip = |o: usize| -> IpAddr {
+        match family {
+            Family::Inet => IpAddr::from([h[o], h[o + 1], h[o + 2], h[o + 3]]),
+            _ => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&h[o..o + 16]);
+                IpAddr::from(a)
+            }
+        }
+    };
+    let end = |ip: IpAddr, port: u16| Endpoint {
+        addr: Addr::Ip {
+            ip,
+            scope: match ip {
+                IpAddr::V6(v6) if v6.is_unicast_link_local() => interface,
+                _ => 0,
+            },
+        },
+        port: Some(port),
     };
     let mut s = Socket::new(
         proto,
         family,
-        Endpoint {
-            addr: Addr::Ip {
-                ip: local_ip,
-                scope: scope(&local_ip),
-            },
-            port: Some(id.source_port),
-        },
-        Endpoint {
-            addr: Addr::Ip {
-                ip: remote_ip,
-                scope: scope(&remote_ip),
-            },
-            port: Some(id.destination_port),
-        },
-        State::from_kernel(h.state, proto != Proto::Tcp),
+        end(ip(8), u16::from_be_bytes([h[4], h[5]])),
+        end(ip(24), u16::from_be_bytes([h[6], h[7]])),
+        State::from_kernel(h[1], proto != Proto::Tcp),
     );
-    s.recv_q = h.recv_queue;
-    s.send_q = h.send_queue;
-    s.inode = u64::from(h.inode);
-    s.uid = Some(h.uid);
-    s.v6only = r
-        .nlas
-        .iter()
-        .any(|n| matches!(n, netlink_packet_sock_diag::inet::nlas::Nla::SkV6Only(true)));
-    s
-}
-
-/// The crate hands IPv4 answers over as the address family says; make sure an AF_INET socket
-/// carries an IPv4 address and an AF_INET6 one an IPv6 address.
-fn normalise(ip: IpAddr, family: Family) -> IpAddr {
-    match (ip, family) {
-        (IpAddr::V6(v6), Family::Inet) => v6.to_ipv4().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        (ip, _) => ip,
+    s.timer = TimerKind::from_kernel(h[2]).map(|kind| Timer {
+        kind,
+        expires_ms: u32_at(52),
+        retries: h[3],
+    });
+    s.recv_q = u32_at(56);
+    s.send_q = u32_at(60);
+    s.uid = Some(u32_at(64));
+    s.inode = u64::from(u32_at(68));
+    let (mut info, mut cong) = (None, None);
+    let mut rest = &payload[INET_DIAG_MSG_LEN..];
+    while let Some(a) = rest.get(..4) {
+        let len = usize::from(u16::from_ne_bytes([a[0], a[1]]));
+        let kind = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;
+        let Some(value) = rest.get(4..len) else {
+            break;
+        };
+        match kind {
+            INET_DIAG_INFO => info = Some(value),
+            INET_DIAG_CONG => cong = Some(value),
+            INET_DIAG_SKMEMINFO => s.memory = MemInfo::from_bytes(value),
+            INET_DIAG_SKV6ONLY => s.v6only = value.first().is_some_and(|&b| b != 0),
+            _ => {}
+        }
+        rest = rest.get(align4(len)..).unwrap_or_default();
     }
+    if proto == Proto::Tcp
+        && let Some(info) = info.filter(|i| !i.is_empty())
+    {
+        s.tcp = Some(Box::new(TcpInfo::from_bytes(info, cong)));
+    }
+    Some(s)
 }
 
 /// Converts a unix_diag answer; the peer's name is filled in later from the peer's own entry.
@@ -310,8 +360,8 @@ mod tests {
             socket_id: SocketId::new_v4(),
         });
         let mut out: Vec<()> = Vec::new();
-        let err =
-            dump(&request, "test", &mut out, |_, _| {}).expect_err("an error, not an empty table");
+        let err = dump(&request, "test", &mut out, |_, _, _| {})
+            .expect_err("an error, not an empty table");
         let text = err.to_string();
         assert!(
             text.contains("cannot read the kernel's socket table (test)"),
