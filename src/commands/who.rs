@@ -1,13 +1,15 @@
 //! `sockscope who PORT…`: the sockets bound to a local port and the processes holding them.
 
 use std::io::Write;
+use std::time::Duration;
 
 use crate::cli::WhoArgs;
 use crate::error::{Exit, Result};
 use crate::output::grid::Grid;
-use crate::output::health::Details;
+use crate::output::health::{Details, listener_health};
 use crate::output::{Names, Style, json, local_time, proto_text, user_text, warn, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
+use crate::stats;
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
 
 /// One `PORT[/tcp|/udp]` argument.
@@ -98,6 +100,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
         if !snap.sockets.is_empty() {
             write_table(out, &snap, style)?;
         }
+        write_health(out, &snap)?;
         for (label, only_time_wait) in &unheld {
             if *only_time_wait {
                 writeln!(
@@ -118,6 +121,57 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
         warn(format_args!("{HIDDEN_OWNERS_HINT}"));
     }
     Ok(exit)
+}
+
+/// One health line per TCP listener, and the problems of the other sockets on the port. When
+/// an accept queue is full, TcpExtListenOverflows is read over one second to say how many SYNs
+/// the kernel is dropping.
+fn write_health(out: &mut dyn Write, snap: &Snapshot) -> Result<()> {
+    let listeners = || {
+        snap.sockets
+            .iter()
+            .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
+    };
+    let dropped = if listeners().any(|s| s.recv_q > s.send_q) {
+        overflows_over(Duration::from_secs(1))
+    } else {
+        None
+    };
+    let names = Names::default();
+    for s in &snap.sockets {
+        let text = if s.proto == Proto::Tcp && s.state == State::Listen {
+            listener_health(s, dropped)
+        } else if !s.problems.is_empty() {
+            let texts: Vec<String> = s
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.code.name(), p.text))
+                .collect();
+            texts.join("; ")
+        } else {
+            continue;
+        };
+        let mut local = String::new();
+        write_endpoint(&mut local, s, &s.local, &names);
+        if s.state != State::Listen {
+            local.push_str(" <- ");
+            write_endpoint(&mut local, s, &s.remote, &names);
+        }
+        writeln!(out, "{} {local}: {text}", proto_text(s))?;
+    }
+    Ok(())
+}
+
+/// How much TcpExtListenOverflows rises over `span`; None when the counters cannot be read.
+fn overflows_over(span: Duration) -> Option<i64> {
+    let read = || {
+        stats::read()
+            .ok()
+            .and_then(|c| c.get("TcpExtListenOverflows"))
+    };
+    let before = read()?;
+    std::thread::sleep(span);
+    Some(read()? - before)
 }
 
 fn rank(s: State) -> u8 {

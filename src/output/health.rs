@@ -303,6 +303,26 @@ fn info_words(w: &mut String, i: &TcpInfo, listener: bool) {
     }
 }
 
+/// The health line `who` ends with for a TCP listener: `healthy: accept queue 0/4096`, or
+/// `accept queue full: 129/128; the kernel dropped 37 SYNs (TcpExtListenOverflows) in the last
+/// second` (`dropped`: the counter's rise over that second, when it could be read).
+pub fn listener_health(s: &Socket, dropped: Option<i64>) -> String {
+    let queue = format!("{}/{}", s.recv_q, s.send_q);
+    if s.recv_q <= s.send_q {
+        return format!("healthy: accept queue {queue}");
+    }
+    let drops = match dropped {
+        Some(n) => format!(
+            "the kernel dropped {n} SYNs (TcpExtListenOverflows) in the last second"
+        ),
+        None => "the kernel drops new SYNs".to_string(),
+    };
+    format!(
+        "accept queue full: {queue}; {drops}: the application is not accepting connections \
+         fast enough (or at all)"
+    )
+}
+
 /// `info` in JSON: tcp_info with the names of DESIGN.md; a field the kernel did not send is
 /// left out, never zero.
 #[derive(Debug, Serialize)]
@@ -483,6 +503,30 @@ mod tests {
             retries: 0,
         };
         assert_eq!(timer_text(&t), "keepalive,119min,0");
+    }
+
+    #[test]
+    fn listener_health_lines() {
+        use crate::sockets::{Endpoint, Family, Proto};
+        let mut l = Socket::new(
+            Proto::Tcp,
+            Family::Inet,
+            Endpoint::ip([0, 0, 0, 0].into(), 80),
+            Endpoint::ip([0, 0, 0, 0].into(), 0),
+            State::Listen,
+        );
+        l.send_q = 4096;
+        assert_eq!(listener_health(&l, None), "healthy: accept queue 0/4096");
+        l.recv_q = 129;
+        l.send_q = 128;
+        let text = listener_health(&l, Some(37));
+        assert!(
+            text.starts_with(
+                "accept queue full: 129/128; the kernel dropped 37 SYNs (TcpExtListenOverflows) in the last second"
+            ),
+            "{text}"
+        );
+        assert!(listener_health(&l, None).contains("drops new SYNs"));
     }
 
     #[test]
