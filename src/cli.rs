@@ -63,6 +63,9 @@ pub enum Command {
     /// A TCP/UDP/UNIX echo server, or a client for one (--connect).
     #[command(after_help = AFTER_HELP)]
     Echo(EchoArgs),
+    /// The kernel's protocol counters (as nstat), with what each means.
+    #[command(after_help = AFTER_HELP)]
+    Stats(StatsArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate completions for.
@@ -181,6 +184,31 @@ pub enum SortKey {
     User,
     /// Socket inode.
     Inode,
+}
+
+/// `sockscope stats`.
+#[derive(Debug, Args, Clone)]
+pub struct StatsArgs {
+    /// Every counter (as nstat -az), not only those that explain trouble.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Every SECS seconds (default 1, at least 0.1), print the counters that changed with
+    /// their delta and rate per second, troubling ones marked '!'. Ends with Ctrl-C. Put
+    /// NAMEs before --watch, or give SECS.
+    #[arg(long = "watch", value_name = "SECS", num_args = 0..=1, default_missing_value = "1",
+          value_parser = parse_duration)]
+    pub watch: Option<Duration>,
+    /// JSON output: {"counters": {NAME: value}, "interval_s", "rates"}; with --watch one such
+    /// object per line per interval.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Prometheus text format (sockscope_ prefix) for node_exporter's textfile collector.
+    #[arg(long, conflicts_with = "watch")]
+    pub prometheus: bool,
+    /// Only these counters: nstat names or shell patterns ('TcpExt*', 'Udp?InErrors'),
+    /// matched case-insensitively.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// `sockscope who`.

@@ -15,6 +15,7 @@ pub mod packet;
 pub mod ping;
 pub mod signals;
 pub mod sockets;
+pub mod stats;
 pub mod sys;
 
 pub use error::{Error, Exit, Result};

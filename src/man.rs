@@ -145,6 +145,20 @@ fn extra_sections() -> Roff {
         "Handshake JSON objects have: type (handshake), time and timestamp (of the first SYN), client_addr, client_port, server_addr, server_port, outcome (established, refused, reset, unanswered, not-acknowledged, unreachable), decided (event, silence, new-attempt, end, full), syn_count, synack_count, synack_ms, ack_ms, rst_ms, rtt_ms, total_ms (milliseconds after the first SYN, or null), icmp {from, what, ms, about}, reset_by (client or server), wrong_acks, simultaneous, earlier_outcome, and processes: a list of {side, pid, name, user, cmdline}.",
     );
 
+    section(&mut r, "STATS");
+    para(
+        &mut r,
+        "sockscope stats prints the kernel's protocol counters of the current network namespace, read from /proc/net/snmp, /proc/net/snmp6, /proc/net/netstat and /proc/net/sctp/snmp (when SCTP is loaded) and named as nstat names them: the section and the field run together (TcpExtListenOverflows, TcpActiveOpens, UdpInErrors, IcmpMsgInType3, Ip6InReceives, Udp6RcvbufErrors, IpExtInOctets). A missing snmp6 (IPv6 disabled) is no error. By default it shows the counters that explain trouble, each with its value (also 0) and what it means in plain words: listen overflows and drops, SYN-queue drops and syncookies, retransmissions and timeouts, resets and aborts, drops for lack of memory or backlog, checksum errors, UDP buffer errors and datagrams to closed ports, IP no-route, reverse-path and discard drops, ICMP unreachables, and a few counters to compare them with (opens, segments, datagrams). --all shows every counter, as nstat -az does, plus the seven settings and values nstat hides (IpForwarding, IpDefaultTTL, TcpRtoAlgorithm, TcpRtoMin, TcpRtoMax, TcpMaxConn, TcpCurrEstab). NAME... shows only those counters: nstat names or shell patterns ('TcpExt*', 'Udp?InErrors', 'Ip[46]*'), matched case-insensitively; a NAME that matches nothing ends with exit status 2 and the closest existing names. Values are signed 64-bit integers (Tcp MaxConn is -1).",
+    );
+    para(
+        &mut r,
+        "--watch [SECS] (default 1, at least 0.1) reads the counters every SECS seconds and prints, for each interval in which something changed, a line with the time and the interval and then the counters that changed with their delta and rate per second; those whose rise means trouble come first, marked ! and with their meaning. Gauges (TcpCurrEstab and the settings) show their change but no rate. Without NAME or --all it watches the counters of the default list; with --all every counter; with NAME those. It ends with Ctrl-C or SIGTERM, or when the reader of its output pipe goes away. Put NAMEs before --watch (or give SECS): --watch takes the next word as its interval.",
+    );
+    para(
+        &mut r,
+        "--json prints one document {\"counters\": {NAME: value}, \"interval_s\": null, \"rates\": null}. With --watch it prints one such object per line for every interval, whether or not anything changed: counters holds the absolute values at the end of the interval, interval_s its measured length in seconds, and rates {NAME: per-second rate} of the counters (not gauges) that changed in it. --prometheus (not with --json or --watch) writes the Prometheus text format for node_exporter's textfile collector: one metric family per counter, named sockscope_ and the nstat name in snake case (TcpExtTCPReqQFullDrop becomes sockscope_tcpext_tcp_req_q_full_drop_total), typed counter with a _total suffix, or gauge for the settings and values; the HELP line names the nstat counter, its file and its meaning.",
+    );
+
     section(&mut r, "JSON");
     para(
         &mut r,
@@ -288,6 +302,18 @@ fn extra_sections() -> Roff {
         (
             "sockscope echo --connect 127.0.0.1:7007 -m hello -n 5",
             "five echoes, checked and timed",
+        ),
+        (
+            "sockscope stats",
+            "the kernel counters that explain trouble, with what each means",
+        ),
+        (
+            "sockscope stats 'TcpExt*Listen*' 'Udp*Errors' --watch",
+            "every second, how fast listen overflows and UDP buffer errors rise",
+        ),
+        (
+            "sockscope stats --all --prometheus > /var/lib/node_exporter/sockscope.prom.tmp && mv /var/lib/node_exporter/sockscope.prom.tmp /var/lib/node_exporter/sockscope.prom",
+            "every counter for node_exporter's textfile collector, replaced atomically",
         ),
         (
             "sockscope echo --connect 127.0.0.1:7007 --connections 1000 --duration 10s",

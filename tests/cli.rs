@@ -15,6 +15,7 @@ fn help_lists_every_subcommand_and_exit_codes() {
         "capture",
         "ping",
         "echo",
+        "stats",
         "completions",
     ] {
         assert!(out.contains(sub), "{sub} missing from --help");

@@ -51,6 +51,9 @@ fn main_page_documents_exit_codes_and_privileges() {
         "received_by_filter",
         "pcapng",
         "no_new_privs",
+        "STATS",
+        "TcpExtListenOverflows",
+        "textfile collector",
     ] {
         assert!(main.contains(needle), "{needle} missing from sockscope.1");
     }
@@ -61,6 +64,7 @@ fn main_page_documents_exit_codes_and_privileges() {
         "capture",
         "ping",
         "echo",
+        "stats",
         "completions",
     ] {
         assert!(

@@ -259,7 +259,7 @@ fn watch(
 
 /// Whether stdout is a pipe whose reader has gone away: a quiet --watch would otherwise only
 /// notice at its next write, which may never come.
-fn reader_gone() -> bool {
+pub(crate) fn reader_gone() -> bool {
     let mut fd = libc::pollfd {
         fd: libc::STDOUT_FILENO,
         events: 0,

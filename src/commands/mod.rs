@@ -7,6 +7,7 @@ pub mod completions;
 pub mod echo;
 pub mod list;
 pub mod ping;
+pub mod stats;
 pub mod who;
 
 use std::io::Write;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Capture(args) => capture::run(&args, out),
         Command::Ping(args) => ping::run(&args, &style, out),
         Command::Echo(args) => echo::run(&args, out),
+        Command::Stats(args) => stats::run(&args, &style, out),
     }
 }

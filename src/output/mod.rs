@@ -1,4 +1,5 @@
-//! Rendering: tables (comfy-table on a terminal, plain aligned columns in a pipe) and JSON.
+//! Rendering: tables (comfy-table on a terminal, plain aligned columns in a pipe), JSON and the
+//! Prometheus text format.
 //! Renderers read a [`Snapshot`](crate::sockets::Snapshot) and never touch the system.
 
 pub mod grid;
@@ -6,6 +7,8 @@ pub mod handshake;
 pub mod health;
 pub mod json;
 pub mod packet;
+pub mod prometheus;
+pub mod stats;
 pub mod table;
 
 use std::collections::HashMap;
