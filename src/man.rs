@@ -71,6 +71,16 @@ fn extra_sections() -> Roff {
         "On a terminal the table is drawn with comfy-table; in a pipe the columns are plain, space-aligned and stable, one socket per line. Filters: --port matches either end and takes ranges (8000-8100); --addr takes an address or CIDR network and matches either end; --state takes ss state names or the group connected; --pid, --process (substring of the name) and --user (name or uid of the socket's creator or of an owning process) select by owner. --summary prints counts per protocol, family and state instead (like ss -s). --watch refreshes every SECS seconds (default 2) and marks sockets that appeared with + and those that vanished with -; in a pipe it prints the full table once and then only the changes.",
     );
 
+    section(&mut r, "SOCKET HEALTH");
+    para(
+        &mut r,
+        "-i adds TCP internals (as ss -i), -m socket memory (as ss -m), -o the pending timer (as ss -o), as a second line under each socket made of key:value words: options (ts sack ecn), the congestion control, wscale:SND,RCV, rto, rtt:RTT/RTTVAR and minrtt (milliseconds), mss, pmtu, cwnd, ssthresh, bytes_sent, bytes_retrans, bytes_acked, bytes_received, segs_out, segs_in, send (what cwnd allows per RTT), pacing_rate, delivery_rate, busy with rwnd_limited and sndbuf_limited (time limited by the peer's window or by the send buffer, and the share of busy time), unacked, retrans:NOW/TOTAL, lost, snd_wnd, rcv_space; skmem:(r,rb,t,tb,f,w,o,bl,d); timer:(retransmit|keepalive|timewait|persist,TIME,RETRIES) (ss calls the retransmit timer on; persist is the zero-window probe). Only what the running kernel's tcp_info holds is shown: a field an older kernel does not send is absent, never zero. TIME-WAIT and SYN-RECV sockets have no tcp_info. sock_diag needs no privilege, so every user sees the tcp_info of every socket.",
+    );
+    para(
+        &mut r,
+        "Every TCP and UDP socket is checked for problems, each said in plain words with what to do, on lines beginning with ! under the socket (with -i, -m, -o or --problems): accept-queue-full (a listener's Recv-Q is over its backlog: the kernel drops SYNs), unread-data (received data left unread for over a second), zero-window (the peer advertises no room; a persist timer probes it), retransmitting (retransmissions pending now, or more than 1% of the segments sent; a SYN sent again and again), rwnd-limited and sndbuf-limited (more than half of the time spent sending was limited by the peer's window or by the send buffer), close-wait (the peer closed and the application has not), drops (the kernel dropped datagrams or packets for the socket because its receive buffer was full; for a listener, connection attempts its full accept queue made the kernel drop). With --watch, the counters are compared with the previous sample, so a problem is about the last interval. --problems keeps only sockets with a problem and prints nothing (exit 0) when there is none; a plain list says on standard error how many sockets have problems. --summary adds the count of sockets with each problem; --summary --prometheus writes the counts in the Prometheus text format (gauges sockscope_sockets{proto,state} and sockscope_socket_problems{proto,problem}) for node_exporter's textfile collector. who ends with one health line per TCP listener (healthy: accept queue 0/4096, or accept queue full: 129/128 with the SYNs the kernel dropped in the last second, from TcpExtListenOverflows) and the problems of the other sockets on the port.",
+    );
+
     section(&mut r, "WHO");
     para(
         &mut r,
@@ -162,7 +172,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "JSON");
     para(
         &mut r,
-        "--json prints one JSON array of socket records (list, who), or one object per line for streams (list --watch, with an added event of present, appeared or vanished and a time in seconds since the epoch). --summary --json prints an array of {proto, total, ipv4, ipv6, states}. A socket record has:",
+        "--json prints one JSON array of socket records (list, who), or one object per line for streams (list --watch, with an added event of present, appeared or vanished and a time in seconds since the epoch). --summary --json prints an array of {proto, total, ipv4, ipv6, states, problems}. A socket record has:",
     );
     for (k, v) in [
         ("proto", "\"tcp\", \"udp\", \"unix\" or \"raw\""),
@@ -197,6 +207,22 @@ fn extra_sections() -> Roff {
         ),
         ("protocol", "RAW sockets: the IP protocol number"),
         ("local_host, remote_host", "with -r: the resolved names"),
+        (
+            "problems",
+            "TCP and UDP: a list of {code, text}, empty when healthy; codes accept-queue-full, unread-data, zero-window, retransmitting, rwnd-limited, sndbuf-limited, close-wait, drops",
+        ),
+        (
+            "info",
+            "with -i, TCP: rtt_ms, rttvar_ms, rto_ms, ato_ms, min_rtt_ms, cwnd, ssthresh, mss, rcv_mss, advmss, pmtu, retrans, total_retrans, retransmits, lost, unacked, sacked, bytes_sent, bytes_retrans, bytes_acked, bytes_received, segs_out, segs_in, data_segs_out, data_segs_in, delivery_rate and pacing_rate (bytes/s), busy_ms, rwnd_limited_ms, sndbuf_limited_ms, last_data_sent_ms, last_data_recv_ms, last_ack_recv_ms, snd_wnd, rcv_wnd, rcv_space, notsent_bytes, snd_wscale, rcv_wscale, cong, options; a field the kernel did not send is left out",
+        ),
+        (
+            "memory",
+            "with -m: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem, backlog, drops (bytes; drops a count)",
+        ),
+        (
+            "timer",
+            "with -o, TCP: {kind, expires_ms, retries} (kind retransmit, keepalive, timewait or persist), or null",
+        ),
     ] {
         item(&mut r, k, v);
     }
@@ -253,6 +279,18 @@ fn extra_sections() -> Roff {
             "UNIX sockets held by PostgreSQL",
         ),
         ("sockscope list --summary", "counts per protocol and state"),
+        (
+            "sockscope list -t -i -m -o --port 443",
+            "TCP internals, memory and timers of HTTPS connections",
+        ),
+        (
+            "sockscope list --problems",
+            "only the sockets with a problem, and what to do about it",
+        ),
+        (
+            "sockscope list --summary --prometheus > /var/lib/node_exporter/sockscope.prom.tmp && mv /var/lib/node_exporter/sockscope.prom.tmp /var/lib/node_exporter/sockscope.prom",
+            "socket and problem counts for node_exporter's textfile collector",
+        ),
         (
             "sockscope list -tl --watch 1",
             "listening TCP sockets, refreshed every second",

@@ -9,8 +9,8 @@ use crate::output::grid::Grid;
 use crate::output::health::{Details, listener_health};
 use crate::output::{Names, Style, json, local_time, proto_text, user_text, warn, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
-use crate::stats;
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
+use crate::stats;
 
 /// One `PORT[/tcp|/udp]` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

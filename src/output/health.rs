@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::sockets::health::{MemInfo, TcpInfo, Timer};
+use crate::sockets::problems::plural;
 use crate::sockets::{Socket, State};
 
 /// What the detail lines under each socket show (`-i`, `-m`, `-o`, problems).
@@ -30,6 +31,7 @@ const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// The detail lines of `s` (without a final newline): one line of timer, memory and tcp_info
 /// words, then one line per problem (`! code: text`). Empty when there is nothing to show.
 pub fn write_details(out: &mut String, s: &Socket, show: Details) {
+    let start = out.len();
     let mut words = String::new();
     if show.timers
         && let Some(t) = s.timer
@@ -52,7 +54,7 @@ pub fn write_details(out: &mut String, s: &Socket, show: Details) {
     }
     if show.problems {
         for p in &s.problems {
-            if !out.is_empty() {
+            if out.len() > start {
                 out.push('\n');
             }
             let _ = write!(out, "\t ! {}: {}", p.code.name(), p.text);
@@ -313,7 +315,8 @@ pub fn listener_health(s: &Socket, dropped: Option<i64>) -> String {
     }
     let drops = match dropped {
         Some(n) => format!(
-            "the kernel dropped {n} SYNs (TcpExtListenOverflows) in the last second"
+            "the kernel dropped {} (TcpExtListenOverflows) in the last second",
+            plural(n, "SYN")
         ),
         None => "the kernel drops new SYNs".to_string(),
     };

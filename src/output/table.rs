@@ -10,7 +10,9 @@ use comfy_table::{Attribute, Color};
 use crate::output::grid::Grid;
 pub use crate::output::grid::Mark;
 use crate::output::health::{Details, write_details};
+use crate::output::prometheus::{self, MetricFamily, MetricType, Sample};
 use crate::output::{Names, Style, owners_text, proto_text, user_text, write_endpoint};
+use crate::sockets::problems::Code;
 use crate::sockets::{Family, Owners, Proto, Snapshot, State};
 
 /// The column headers of `list`, in the order DESIGN.md gives.
@@ -176,37 +178,39 @@ pub fn write_summary(w: &mut dyn Write, rows: &[SummaryRow], style: &Style) -> i
 }
 
 /// Writes the summary in the Prometheus text format: sockets per protocol and state, and per
-/// protocol and problem.
+/// protocol and problem (every problem code of TCP and UDP, 0 included, so no series vanishes
+/// when a problem goes away).
 pub fn write_summary_prometheus(w: &mut dyn Write, rows: &[SummaryRow]) -> io::Result<()> {
-    writeln!(
-        w,
-        "# HELP sockscope_sockets Sockets per protocol and state."
-    )?;
-    writeln!(w, "# TYPE sockscope_sockets gauge")?;
+    let mut sockets = MetricFamily::new(
+        "sockscope_sockets",
+        MetricType::Gauge,
+        "Sockets per protocol and state (sockscope list --summary).",
+    );
+    let mut problems = MetricFamily::new(
+        "sockscope_socket_problems",
+        MetricType::Gauge,
+        "Sockets per protocol that have each problem (sockscope list --problems says which).",
+    );
     for r in rows {
         for (state, n) in &r.states {
-            writeln!(
-                w,
-                "sockscope_sockets{{proto=\"{}\",state=\"{state}\"}} {n}",
-                r.proto
-            )?;
+            sockets = sockets.sample(
+                Sample::new(*n as u64)
+                    .label("proto", r.proto.as_str())
+                    .label("state", state.as_str()),
+            );
+        }
+        if r.proto == Proto::Tcp.name() || r.proto == Proto::Udp.name() {
+            for code in Code::ALL {
+                let n = r.problems.get(code.name()).copied().unwrap_or(0);
+                problems = problems.sample(
+                    Sample::new(n as u64)
+                        .label("proto", r.proto.as_str())
+                        .label("problem", code.name()),
+                );
+            }
         }
     }
-    writeln!(
-        w,
-        "# HELP sockscope_socket_problems Sockets per protocol with each problem."
-    )?;
-    writeln!(w, "# TYPE sockscope_socket_problems gauge")?;
-    for r in rows {
-        for (problem, n) in &r.problems {
-            writeln!(
-                w,
-                "sockscope_socket_problems{{proto=\"{}\",problem=\"{problem}\"}} {n}",
-                r.proto
-            )?;
-        }
-    }
-    Ok(())
+    prometheus::write(w, &[sockets, problems])
 }
 
 #[cfg(test)]

@@ -157,13 +157,28 @@ fn tcp(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, String
         };
         let share_high =
             segs > 0 && u64::from(retrans) * 1000 > u64::from(segs) * RETRANS_PER_MILLE;
-        if pending > 0 || timeouts > 0 || share_high {
+        if s.state == State::SynSent && (pending > 0 || timeouts > 0) {
+            add(
+                Code::Retransmitting,
+                format!(
+                    "the SYN was sent {} times with no answer yet: the peer's accept queue is \
+                     full, a firewall drops it, or the host is down; sockscope doctor tells which",
+                    u32::from(timeouts) + 1
+                ),
+            );
+        } else if pending > 0 || timeouts > 0 || share_high {
             let mut what = Vec::new();
             if pending > 0 {
-                what.push(format!("{pending} segments are being retransmitted now"));
+                what.push(format!(
+                    "{} being retransmitted now",
+                    plural(pending, "segment")
+                ));
             }
             if timeouts > 0 {
-                what.push(format!("{timeouts} retransmission timeouts in a row"));
+                what.push(format!(
+                    "{} in a row",
+                    plural(timeouts, "retransmission timeout")
+                ));
             }
             if share_high {
                 let when = if before.is_some() {
@@ -272,17 +287,32 @@ fn drops(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, Stri
         return;
     }
     let rcvbuf = s.memory.map(|m| m.rcvbuf).unwrap_or(0);
-    let text = if s.proto == Proto::Udp {
-        format!(
-            "the kernel dropped {count} datagrams{when} because the receive buffer \
-             ({rcvbuf} bytes) was full: the application reads too slowly; read faster, or \
-             raise SO_RCVBUF (and net.core.rmem_max)"
-        )
-    } else {
-        format!(
-            "the kernel dropped {count} packets{when} for this socket (receive buffer \
-             {rcvbuf} bytes full, or its backlog): the application reads too slowly"
-        )
+    let text = match (s.proto, s.state) {
+        // A listener counts the SYNs its full accept queue made the kernel drop; while it is
+        // full, accept-queue-full says so already.
+        (Proto::Tcp, State::Listen) if s.recv_q > s.send_q => return,
+        (Proto::Tcp, State::Listen) => format!(
+            "the kernel dropped {}{} for this listener{}: its accept queue overflowed; \
+             the application did not accept() fast enough",
+            plural(count, "connection attempt"),
+            if when.is_empty() { "" } else { when },
+            if when.is_empty() {
+                " since it opened"
+            } else {
+                ""
+            },
+        ),
+        (Proto::Udp, _) => format!(
+            "the kernel dropped {}{when} because the receive buffer ({rcvbuf} bytes) was \
+             full: the application reads too slowly; read faster, or raise SO_RCVBUF (and \
+             net.core.rmem_max)",
+            plural(count, "datagram")
+        ),
+        _ => format!(
+            "the kernel dropped {}{when} for this socket (receive buffer {rcvbuf} bytes \
+             full, or its backlog): the application reads too slowly",
+            plural(count, "packet")
+        ),
     };
     add(Code::Drops, text);
 }
@@ -316,6 +346,16 @@ pub fn assess(sockets: &mut [Socket], previous: Option<&Sample>) {
             .and_then(|p| p.sockets.get(&s.identity()))
             .map(|socket| Previous { socket, elapsed });
         s.problems = problems(s, prev);
+    }
+}
+
+/// `1 SYN`, `37 SYNs`.
+pub fn plural(n: impl Into<i64>, what: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
