@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::{parse_duration, parse_positive_duration};
-use crate::sockets::filter::{AddrFilter, PortRange, StateFilter};
+use crate::sockets::filter::{AddrFilter, PortRange, SortKey, StateFilter};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success or yes, 1 a negative answer (nothing holds the port, not listening, \
@@ -40,6 +40,16 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl From<ColorChoice> for crate::output::ColorChoice {
+    fn from(c: ColorChoice) -> Self {
+        match c {
+            ColorChoice::Auto => crate::output::ColorChoice::Auto,
+            ColorChoice::Always => crate::output::ColorChoice::Always,
+            ColorChoice::Never => crate::output::ColorChoice::Never,
+        }
+    }
 }
 
 /// The subcommands.
@@ -122,7 +132,7 @@ pub struct ListArgs {
     #[arg(short = 'r', long = "resolve")]
     pub resolve: bool,
     /// Sort the rows by this key.
-    #[arg(long = "sort", value_enum, value_name = "KEY", default_value_t = SortKey::Proto)]
+    #[arg(long = "sort", value_name = "KEY", value_parser = sort_keys(), default_value = "proto")]
     pub sort: SortKey,
     /// Print counts per protocol and state (like `ss -s`) instead of the sockets.
     #[arg(long = "summary")]
@@ -158,32 +168,15 @@ pub struct ListArgs {
     pub prometheus: bool,
 }
 
-/// `--sort` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum SortKey {
-    /// Protocol, then local address and port (the default).
-    #[default]
-    Proto,
-    /// Local address, then local port.
-    Local,
-    /// Remote address, then remote port.
-    Remote,
-    /// Local port.
-    Port,
-    /// State.
-    State,
-    /// Receive queue, largest first.
-    RecvQ,
-    /// Send queue, largest first.
-    SendQ,
-    /// Owning process id.
-    Pid,
-    /// Owning process name.
-    Process,
-    /// Owning user (socket uid).
-    User,
-    /// Socket inode.
-    Inode,
+/// `--sort`'s values, with their help, from the library's [`SortKey`].
+fn sort_keys() -> impl clap::builder::TypedValueParser<Value = SortKey> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        SortKey::ALL
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .map(|name: String| SortKey::from_name(&name).unwrap_or_default())
 }
 
 /// `sockscope stats`.

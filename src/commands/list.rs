@@ -14,14 +14,14 @@ use crate::output::{Names, Style, json, local_time, warn};
 use crate::sockets::collect::{self, Backend, OwnerScan};
 use crate::sockets::filter::{self, Filter};
 use crate::sockets::problems::{self, Sample};
-use crate::sockets::{HIDDEN_OWNERS_HINT, Snapshot, Socket, resolve};
+use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Proto, Snapshot, Socket, resolve};
 
 /// The shortest --watch interval.
 const MIN_WATCH: Duration = Duration::from_millis(100);
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
-    let filter = Filter::from_args(args)?;
+    let filter = filter_of(args)?;
     let backend = collect::default_backend();
     if let Some(every) = args.watch {
         if every < MIN_WATCH {
@@ -88,6 +88,49 @@ fn hint_problems(snap: &Snapshot) {
             list.join(", ")
         ));
     }
+}
+
+/// From the command line: no protocol flag means TCP and UDP; no family flag means both.
+/// A --user that is neither a number nor a known user is bad input, not an empty answer.
+fn filter_of(a: &ListArgs) -> Result<Filter> {
+    if let Some(u) = &a.user
+        && u.parse::<u32>().is_err()
+        && !crate::sockets::process::user_exists(u)
+    {
+        return Err(Error::Usage(format!(
+            "unknown user '{u}' (give a user name of this system or a numeric uid)"
+        )));
+    }
+    let mut protocols = Vec::new();
+    for (on, p) in [
+        (a.tcp, Proto::Tcp),
+        (a.udp, Proto::Udp),
+        (a.unix, Proto::Unix),
+        (a.raw, Proto::Raw),
+    ] {
+        if on {
+            protocols.push(p);
+        }
+    }
+    if protocols.is_empty() {
+        protocols = vec![Proto::Tcp, Proto::Udp];
+    }
+    let families = match (a.ipv4, a.ipv6) {
+        (true, false) => vec![Family::Inet],
+        (false, true) => vec![Family::Inet6],
+        _ => vec![Family::Inet, Family::Inet6],
+    };
+    Ok(Filter {
+        protocols,
+        families,
+        listening: a.listening,
+        states: a.state.clone(),
+        ports: a.port.clone(),
+        addrs: a.addr.clone(),
+        pid: a.pid,
+        process: a.process.clone(),
+        user: a.user.clone(),
+    })
 }
 
 /// One collection: kernel query, socket filters, owners, owner filters, sort. Also says whether

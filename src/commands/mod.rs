@@ -18,7 +18,7 @@ use crate::output::Style;
 
 /// Runs the parsed command line, writing results to `out` and logs to stderr.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
-    let style = Style::for_stdout(cli.color);
+    let style = Style::for_stdout(cli.color.into());
     match cli.command {
         Command::List(args) => list::run(&args, &style, out),
         Command::Who(args) => who::run(&args, &style, out),

@@ -15,8 +15,17 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 
-use crate::cli::ColorChoice;
 use crate::sockets::{Addr, Endpoint, Owners, Proto, Snapshot, Socket};
+
+/// When to use colours (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Only on a terminal, and not when NO_COLOR is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 /// How to render.
 #[derive(Debug, Clone, Default)]

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use crate::cli::{ListArgs, SortKey};
 use crate::sockets::collect::Query;
 use crate::sockets::{Family, Proto, Snapshot, Socket, State};
 
@@ -167,49 +166,6 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// From the command line: no protocol flag means TCP and UDP; no family flag means both.
-    /// A --user that is neither a number nor a known user is bad input, not an empty answer.
-    pub fn from_args(a: &ListArgs) -> crate::error::Result<Filter> {
-        if let Some(u) = &a.user
-            && u.parse::<u32>().is_err()
-            && !crate::sockets::process::user_exists(u)
-        {
-            return Err(crate::error::Error::Usage(format!(
-                "unknown user '{u}' (give a user name of this system or a numeric uid)"
-            )));
-        }
-        let mut protocols = Vec::new();
-        for (on, p) in [
-            (a.tcp, Proto::Tcp),
-            (a.udp, Proto::Udp),
-            (a.unix, Proto::Unix),
-            (a.raw, Proto::Raw),
-        ] {
-            if on {
-                protocols.push(p);
-            }
-        }
-        if protocols.is_empty() {
-            protocols = vec![Proto::Tcp, Proto::Udp];
-        }
-        let families = match (a.ipv4, a.ipv6) {
-            (true, false) => vec![Family::Inet],
-            (false, true) => vec![Family::Inet6],
-            _ => vec![Family::Inet, Family::Inet6],
-        };
-        Ok(Filter {
-            protocols,
-            families,
-            listening: a.listening,
-            states: a.state.clone(),
-            ports: a.port.clone(),
-            addrs: a.addr.clone(),
-            pid: a.pid,
-            process: a.process.clone(),
-            user: a.user.clone(),
-        })
-    }
-
     /// The kernel query: protocols, families and a state mask, so the kernel drops what the
     /// state filters exclude before it reaches us.
     pub fn query(&self) -> Query {
@@ -308,6 +264,57 @@ impl Filter {
     /// Whether any filter needs the owning processes before it can decide.
     pub fn needs_owners(&self) -> bool {
         self.pid.is_some() || self.process.is_some() || self.user.is_some()
+    }
+}
+
+/// `--sort` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Protocol, then local address and port (the default).
+    #[default]
+    Proto,
+    Local,
+    Remote,
+    Port,
+    State,
+    RecvQ,
+    SendQ,
+    Pid,
+    Process,
+    User,
+    Inode,
+}
+
+impl SortKey {
+    /// Every key with its name on the command line and what it sorts by.
+    pub const ALL: [(SortKey, &'static str, &'static str); 11] = [
+        (
+            SortKey::Proto,
+            "proto",
+            "Protocol, then local address and port (the default)",
+        ),
+        (SortKey::Local, "local", "Local address, then local port"),
+        (
+            SortKey::Remote,
+            "remote",
+            "Remote address, then remote port",
+        ),
+        (SortKey::Port, "port", "Local port"),
+        (SortKey::State, "state", "State"),
+        (SortKey::RecvQ, "recv-q", "Receive queue, largest first"),
+        (SortKey::SendQ, "send-q", "Send queue, largest first"),
+        (SortKey::Pid, "pid", "Owning process id"),
+        (SortKey::Process, "process", "Owning process name"),
+        (SortKey::User, "user", "Owning user (socket uid)"),
+        (SortKey::Inode, "inode", "Socket inode"),
+    ];
+
+    /// The key named `name` on the command line.
+    pub fn from_name(name: &str) -> Option<SortKey> {
+        SortKey::ALL
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(k, _, _)| *k)
     }
 }
 
