@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses, when they are missing:
 #   python3     independent socket peers written in the tests (holders, pre-forked servers, RAW)
-#   iproute2    ip netns / veth for test hosts in network namespaces; ss for the benchmarks
+#   iproute2    ip netns / veth for test hosts in network namespaces; ss for the benchmarks;
+#               nstat, the reference for `stats` (tests/stats.rs, benches/stats.sh)
 #   util-linux  setpriv, for the unprivileged runs (drop to nobody)
 #   lsof, net-tools: the peers the benchmarks compare against
 #   tcpdump     the filter reference (tcpdump -r FILE EXPR) and the capture benchmark peer
 #   tshark      reads back the pcaps sockscope writes; editcap/mergecap make pcapng fixtures
+#   prometheus  for promtool only: `promtool check metrics` lints `stats --prometheus` (a 19 MB
+#               download; the package also installs a Prometheus server unit, which a machine
+#               with systemd would start: tests need only the promtool binary)
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -13,11 +17,12 @@ need=()
 # Debian's own python3 too: tests run peers as 'nobody', who cannot use a python under /root.
 { command -v python3 >/dev/null 2>&1 && [ -x /usr/bin/python3 ]; } || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
-{ command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; } || need+=(iproute2)
+{ command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 && command -v nstat >/dev/null 2>&1; } || need+=(iproute2)
 command -v lsof >/dev/null 2>&1 || need+=(lsof)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 { command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
