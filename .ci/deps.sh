@@ -6,6 +6,8 @@
 #   lsof, net-tools: the peers the benchmarks compare against
 #   tcpdump     the filter reference (tcpdump -r FILE EXPR) and the capture benchmark peer
 #   tshark      reads back the pcaps sockscope writes; editcap/mergecap make pcapng fixtures
+#   nftables    nft drops a share of the data segments inside a test namespace, so
+#               tests/health.rs sees real retransmissions (compared with ss -ti)
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ command -v lsof >/dev/null 2>&1 || need+=(lsof)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 { command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
