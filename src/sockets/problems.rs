@@ -278,6 +278,14 @@ fn drops(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, Stri
              ({rcvbuf} bytes) was full: the application reads too slowly; read faster, or \
              raise SO_RCVBUF (and net.core.rmem_max)"
         )
+    } else if s.state == State::Listen {
+        // A listener carries no data: its drops are connection attempts (tcp_listendrop).
+        format!(
+            "the kernel dropped {count} incoming connection attempts{when} (SYNs or handshake \
+             ACKs), mostly because the accept queue or the SYN backlog was full: the \
+             application does not accept() fast enough, or its listen() backlog (and \
+             net.core.somaxconn) is too small"
+        )
     } else {
         format!(
             "the kernel dropped {count} packets{when} for this socket (receive buffer \
@@ -548,6 +556,29 @@ mod tests {
         let p = problems(&later, Some(prev));
         assert!(p[1].text.contains("3 datagrams in the last interval"));
         assert_eq!(codes(&later, None), ["drops"]);
+    }
+
+    #[test]
+    fn a_listeners_drops_are_connection_attempts_not_unread_data() {
+        // tcp_listendrop() counts the SYNs a full accept queue refused in the listener's
+        // sk_drops: the advice is about accept(), not about reading.
+        let mut l = sock(Proto::Tcp, State::Listen);
+        l.memory = Some(MemInfo {
+            drops: Some(4),
+            ..MemInfo::default()
+        });
+        let p = problems(&l, None);
+        assert_eq!(p[0].code, Code::Drops);
+        assert!(
+            p[0].text.contains("4 incoming connection attempts"),
+            "{}",
+            p[0].text
+        );
+        assert!(p[0].text.contains("accept()"), "{}", p[0].text);
+        assert!(!p[0].text.contains("reads too slowly"), "{}", p[0].text);
+        let mut e = with_info(sock(Proto::Tcp, State::Established), &[]);
+        e.memory = l.memory;
+        assert!(problems(&e, None)[0].text.contains("4 packets"));
     }
 
     #[test]
