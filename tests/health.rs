@@ -837,7 +837,17 @@ fn accept_queue_full_and_listen_overflows_in_a_namespace() {
                 "listener memory.drops vs TcpExtListenDrops rise",
                 u(&l["memory"], "drops"),
                 listen_drops,
-            )
+            )?;
+            // Those drops are named for what they are: refused connection attempts.
+            let text = l["problems"]
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["code"] == "drops"))
+                .and_then(|p| p["text"].as_str())
+                .ok_or(format!("no drops problem on the listener: {l}"))?;
+            if !text.contains(&format!("{listen_drops} incoming connection attempts")) {
+                return Err(format!("listener drops text: {text}"));
+            }
+            Ok(())
         },
     );
     drop(h);
