@@ -10,6 +10,8 @@
 #   prometheus  for promtool only: `promtool check metrics` lints `stats --prometheus` (a 19 MB
 #               download; the package also installs a Prometheus server unit, which a machine
 #               with systemd would start: tests need only the promtool binary)
+#   nftables    nft drops a share of the data segments inside a test namespace, so
+#               tests/health.rs sees real retransmissions (compared with ss -ti)
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -23,6 +25,7 @@ command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 { command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

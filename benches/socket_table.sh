@@ -3,15 +3,20 @@
 #
 # What it measures, at two socket counts (about 20,000 and about 100,000 TCP sockets):
 #   * wall time (median) of `sockscope list -t` next to `ss -tanp`, `ss -tan`,
-#     `lsof -nP -iTCP` and `netstat -tanp`, in one hyperfine run, output to a pipe;
+#     `lsof -nP -iTCP` and `netstat -tanp`, and of `sockscope list -t -i` (tcp_info, memory
+#     and every socket's problems) next to `ss -tanpi`, all in one hyperfine run, output to a
+#     pipe, owners included (root);
 #   * `sockscope who PORT` next to `ss -tanp 'sport = :PORT'`, PORT being one holder's listener;
-#   * peak memory (max RSS) of `sockscope list -t`, from /usr/bin/time -f %M;
+#   * peak memory (max RSS) of `sockscope list -t` and of `sockscope list -t -i`, from
+#     /usr/bin/time -f %M;
 #   * a correctness check: row counts of `sockscope list -t` vs `ss -tan`, and that
 #     `sockscope who PORT` names the holder's pid.
 # It prints a table per scenario with the ratios and PASS/FAIL against the targets:
-#   20k:  list -t <= 1.0x ss -tanp, faster than lsof and netstat
+#   20k:  list -t <= 1.0x ss -tanp, faster than lsof and netstat;
+#         list -t -i <= 0.5x ss -tanpi (goal, report only: <= 0.3x)
 #   100k: list -t <= 0.5x ss -tanp, faster than lsof; (goal, report only) <= 2x ss -tan;
-#         who PORT <= 1.0x ss -tanp 'sport = :PORT'; peak RSS < 100 MiB
+#         who PORT <= 1.0x ss -tanp 'sport = :PORT'; peak RSS < 100 MiB;
+#         list -t -i <= 0.3x ss -tanpi; peak RSS of list -t -i < 150 MiB
 # It is a report: it exits 0 whatever the ratios, and 1 only when the setup failed.
 #
 # How to run (by hand, not in CI; needs root to see every process's sockets):
@@ -19,7 +24,9 @@
 #     sudo bash benches/socket_table.sh 2>&1 | tee /tmp/socket_table_bench.txt
 # Takes a few minutes on a 2-core machine. Knobs (environment): RUNS (default 5), RUNS_WHO (10),
 # HOLDERS1/PER1 (2 x 10000), HOLDERS2/PER2 (6 x 16700), READY_TIMEOUT (120 s),
-# SOCKSCOPE_BIN (use this binary and skip `cargo build --release`), USE_HYPERFINE=0 (bash loop).
+# SOCKSCOPE_BIN (use this binary and skip `cargo build --release`), USE_HYPERFINE=0 (bash loop),
+# BASE_BIN (an older release build, e.g. of the commit before a change: its `list -t` is timed
+# in the same run, and the table shows the ratio new/old, to see what a change cost).
 #
 # How the sockets are made: "holder" processes (a small python3 program written to a temp dir)
 # each open a listener on 127.0.0.1 and connect to it from their own source addresses
@@ -166,6 +173,7 @@ else
     BIN=$ROOT/target/release/sockscope
 fi
 [[ -x $BIN ]] || die "no sockscope binary at $BIN"
+[[ -z ${BASE_BIN:-} || -x $BASE_BIN ]] || die "BASE_BIN=$BASE_BIN is not an executable"
 
 # ---------------------------------------------------------------------------------------------
 # Sysctls: the holders connect in batches of at most 512 before accepting, so the listen
@@ -401,14 +409,17 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
         "ss -tan" "ss -tan" \
         "lsof -nP -iTCP" "lsof -nP -iTCP" \
         "netstat -tanp" "netstat -tanp" \
-        "sockscope list -t" "$BIN list -t"
+        "sockscope list -t" "$BIN list -t" \
+        "ss -tanpi" "ss -tanpi" \
+        "sockscope list -t -i" "$BIN list -t -i" \
+        ${BASE_BIN:+"base list -t" "$BASE_BIN list -t"}
     log "timing who PORT (port $port, warm-up 1, runs $RUNS_WHO)"
     time_cmds "$TMP/who.$label.tsv" "$RUNS_WHO" \
         "sockscope who $port" "$BIN who $port" \
         "ss -tanp 'sport = :$port'" "ss -tanp 'sport = :$port'"
 
     # Peak memory: the largest of 3 runs.
-    local rss=0 r k
+    local rss=0 rss_i=0 r k
     for r in 1 2 3; do
         if /usr/bin/time -f %M -o "$TMP/rss" "$BIN" list -t 2>/dev/null | wc -l >/dev/null; then
             k=$(tail -n 1 "$TMP/rss")
@@ -416,11 +427,21 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
         else
             warn "sockscope list -t failed under /usr/bin/time"
         fi
+        if /usr/bin/time -f %M -o "$TMP/rss" "$BIN" list -t -i 2>/dev/null | wc -l >/dev/null; then
+            k=$(tail -n 1 "$TMP/rss")
+            if ((k > rss_i)); then rss_i=$k; fi
+        else
+            warn "sockscope list -t -i failed under /usr/bin/time"
+        fi
     done
     local rss_ss=0
     /usr/bin/time -f %M -o "$TMP/rss" ss -tanp 2>/dev/null | wc -l >/dev/null && rss_ss=$(tail -n 1 "$TMP/rss")
-    local rss_mib rss_ss_mib
+    local rss_ss_i=0
+    /usr/bin/time -f %M -o "$TMP/rss" ss -tanpi 2>/dev/null | wc -l >/dev/null && rss_ss_i=$(tail -n 1 "$TMP/rss")
+    local rss_mib rss_ss_mib rss_i_mib rss_ss_i_mib
     rss_mib=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
+    rss_i_mib=$(awk -v k="$rss_i" 'BEGIN { printf "%.1f", k / 1024 }')
+    rss_ss_i_mib=$(awk -v k="$rss_ss_i" 'BEGIN { printf "%.1f", k / 1024 }')
     rss_ss_mib=$(awk -v k="$rss_ss" 'BEGIN { printf "%.1f", k / 1024 }')
 
     # The table.
@@ -433,6 +454,14 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
     t_net=$(median_of "$L" "netstat -tanp")
     t_who=$(median_of "$W" "sockscope who $port")
     t_sport=$(median_of "$W" "ss -tanp 'sport = :$port'")
+    local t_sci t_ssi r_ssi t_base="" r_base="n/a"
+    if [[ -n ${BASE_BIN:-} ]]; then
+        t_base=$(median_of "$L" "base list -t")
+        r_base=$(ratio "$t_sc" "$t_base")
+    fi
+    t_sci=$(median_of "$L" "sockscope list -t -i")
+    t_ssi=$(median_of "$L" "ss -tanpi")
+    r_ssi=$(ratio "$t_sci" "$t_ssi")
     local r_sstp r_sst r_lsof r_net r_who
     r_sstp=$(ratio "$t_sc" "$t_sstp")
     r_sst=$(ratio "$t_sc" "$t_sst")
@@ -441,7 +470,10 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
     r_who=$(ratio "$t_who" "$t_sport")
 
     local v_sstp v_sst v_lsof v_net v_who v_rss t_sstp_lim t_sst_lim t_lsof_lim t_net_lim t_who_lim t_rss_lim
+    local v_ssi t_ssi_lim v_rss_i t_rss_i_lim
     if [[ $label == 20k ]]; then
+        t_ssi_lim="<= 0.5"; v_ssi="$(verdict "$r_ssi" "<=" 0.5), goal <= 0.3: $(verdict "$r_ssi" "<=" 0.3)"
+        t_rss_i_lim="(info)"; v_rss_i="-"
         t_sstp_lim="<= 1.0"; v_sstp=$(verdict "$r_sstp" "<=" 1.0)
         t_sst_lim="(info)"; v_sst="-"
         t_lsof_lim="< 1.0"; v_lsof=$(verdict "$r_lsof" "<" 1.0)
@@ -455,6 +487,8 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
         t_net_lim="(info)"; v_net="-"
         t_who_lim="<= 1.0"; v_who=$(verdict "$r_who" "<=" 1.0)
         t_rss_lim="< 100 MiB"; v_rss=$(verdict "$rss_mib" "<" 100)
+        t_ssi_lim="<= 0.3"; v_ssi=$(verdict "$r_ssi" "<=" 0.3)
+        t_rss_i_lim="< 150 MiB"; v_rss_i=$(verdict "$rss_i_mib" "<" 150)
     fi
 
     local res=$TMP/result.$label.txt
@@ -463,7 +497,9 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
         printf '%-34s %10s\n' "command" "median s"
         printf '%-34s %10s\n' "ss -tanp" "$t_sstp" "ss -tan" "$t_sst" "lsof -nP -iTCP" "$t_lsof" \
             "netstat -tanp" "$t_net" "sockscope list -t" "$t_sc" \
-            "sockscope who PORT" "$t_who" "ss -tanp 'sport = :PORT'" "$t_sport"
+            "sockscope who PORT" "$t_who" "ss -tanp 'sport = :PORT'" "$t_sport" \
+            "ss -tanpi" "$t_ssi" "sockscope list -t -i" "$t_sci"
+        [[ -z ${BASE_BIN:-} ]] || printf '%-34s %10s\n' "base list -t (BASE_BIN)" "$t_base"
         echo
         printf '%-34s %10s  %-12s %s\n' "ratio" "value" "target" "result"
         printf '%-34s %10s  %-12s %s\n' \
@@ -471,9 +507,14 @@ run_scenario() { # run_scenario LABEL HOLDERS PER_HOLDER
             "sockscope list -t / ss -tan" "$r_sst" "$t_sst_lim" "$v_sst" \
             "sockscope list -t / lsof" "$r_lsof" "$t_lsof_lim" "$v_lsof" \
             "sockscope list -t / netstat -tanp" "$r_net" "$t_net_lim" "$v_net" \
-            "sockscope who / ss -tanp sport" "$r_who" "$t_who_lim" "$v_who"
+            "sockscope who / ss -tanp sport" "$r_who" "$t_who_lim" "$v_who" \
+            "sockscope list -t -i / ss -tanpi" "$r_ssi" "$t_ssi_lim" "$v_ssi"
+        [[ -z ${BASE_BIN:-} ]] || printf '%-34s %10s  %-12s %s\n' \
+            "sockscope list -t / base list -t" "$r_base" "(info)" "-"
         printf '%-34s %10s  %-12s %s\n' "peak RSS sockscope list -t (MiB)" "$rss_mib" "$t_rss_lim" "$v_rss"
         printf '%-34s %10s  %-12s %s\n' "peak RSS ss -tanp (MiB)" "$rss_ss_mib" "(info)" "-"
+        printf '%-34s %10s  %-12s %s\n' "peak RSS sockscope list -t -i (MiB)" "$rss_i_mib" "$t_rss_i_lim" "$v_rss_i"
+        printf '%-34s %10s  %-12s %s\n' "peak RSS ss -tanpi (MiB)" "$rss_ss_i_mib" "(info)" "-"
         echo "check list: $check_list"
         echo "check who:  $check_who"
     } >"$res"

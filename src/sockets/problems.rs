@@ -288,25 +288,18 @@ fn drops(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, Stri
     }
     let rcvbuf = s.memory.map(|m| m.rcvbuf).unwrap_or(0);
     let text = match (s.proto, s.state) {
-        // A listener counts the SYNs its full accept queue made the kernel drop; while it is
-        // full, accept-queue-full says so already.
-        (Proto::Tcp, State::Listen) if s.recv_q > s.send_q => return,
-        (Proto::Tcp, State::Listen) => format!(
-            "the kernel dropped {}{} for this listener{}: its accept queue overflowed; \
-             the application did not accept() fast enough",
-            plural(count, "connection attempt"),
-            if when.is_empty() { "" } else { when },
-            if when.is_empty() {
-                " since it opened"
-            } else {
-                ""
-            },
-        ),
         (Proto::Udp, _) => format!(
             "the kernel dropped {}{when} because the receive buffer ({rcvbuf} bytes) was \
              full: the application reads too slowly; read faster, or raise SO_RCVBUF (and \
              net.core.rmem_max)",
             plural(count, "datagram")
+        ),
+        // A listener carries no data: its drops are connection attempts (tcp_listendrop).
+        (_, State::Listen) => format!(
+            "the kernel dropped {}{when} (SYNs or handshake ACKs), mostly because the \
+             accept queue or the SYN backlog was full: the application does not accept() fast \
+             enough, or its listen() backlog (and net.core.somaxconn) is too small",
+            plural(count, "incoming connection attempt")
         ),
         _ => format!(
             "the kernel dropped {}{when} for this socket (receive buffer {rcvbuf} bytes \
@@ -441,6 +434,32 @@ mod tests {
         assert_eq!(p[0].code, Code::AcceptQueueFull);
         assert!(p[0].text.contains("2 connections"), "{}", p[0].text);
         assert!(p[0].text.contains("backlog of 1"), "{}", p[0].text);
+    }
+
+    #[test]
+    fn a_listeners_drops_are_connection_attempts() {
+        let mut l = sock(Proto::Tcp, State::Listen);
+        l.recv_q = 2;
+        l.send_q = 1;
+        l.memory = Some(MemInfo {
+            drops: Some(1),
+            ..MemInfo::default()
+        });
+        let p = problems(&l, None);
+        assert_eq!(codes(&l, None), ["accept-queue-full", "drops"]);
+        assert!(
+            p[1].text.contains("1 incoming connection attempt "),
+            "{}",
+            p[1].text
+        );
+        l.recv_q = 0;
+        l.memory = Some(MemInfo {
+            drops: Some(37),
+            ..MemInfo::default()
+        });
+        let p = problems(&l, None);
+        assert_eq!(p.len(), 1, "an emptied queue still tells of the drops");
+        assert!(p[0].text.contains("37 incoming connection attempts"));
     }
 
     #[test]
@@ -588,6 +607,29 @@ mod tests {
         let p = problems(&later, Some(prev));
         assert!(p[1].text.contains("3 datagrams in the last interval"));
         assert_eq!(codes(&later, None), ["drops"]);
+    }
+
+    #[test]
+    fn a_listeners_drops_are_connection_attempts_not_unread_data() {
+        // tcp_listendrop() counts the SYNs a full accept queue refused in the listener's
+        // sk_drops: the advice is about accept(), not about reading.
+        let mut l = sock(Proto::Tcp, State::Listen);
+        l.memory = Some(MemInfo {
+            drops: Some(4),
+            ..MemInfo::default()
+        });
+        let p = problems(&l, None);
+        assert_eq!(p[0].code, Code::Drops);
+        assert!(
+            p[0].text.contains("4 incoming connection attempts"),
+            "{}",
+            p[0].text
+        );
+        assert!(p[0].text.contains("accept()"), "{}", p[0].text);
+        assert!(!p[0].text.contains("reads too slowly"), "{}", p[0].text);
+        let mut e = with_info(sock(Proto::Tcp, State::Established), &[]);
+        e.memory = l.memory;
+        assert!(problems(&e, None)[0].text.contains("4 packets"));
     }
 
     #[test]
