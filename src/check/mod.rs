@@ -409,6 +409,7 @@ fn annotate_local(r: &mut TargetResult, local: &[IpAddr], udp: bool) {
         protocols: vec![if udp { Proto::Udp } else { Proto::Tcp }],
         families: vec![Family::Inet, Family::Inet6],
         state_mask: Query::mask_of(&[if udp { State::Unconn } else { State::Listen }]),
+        health: false,
     };
     let port = r.port;
     let keep = |s: &crate::sockets::Socket| s.local.port == Some(port);

@@ -11,7 +11,7 @@ use crate::error::{Error, Exit, Result};
 use crate::output::health::Details;
 use crate::output::table::{self, Mark, SummaryRow};
 use crate::output::{Names, Style, json, local_time, warn};
-use crate::sockets::collect::{self, Backend, OwnerScan};
+use crate::sockets::collect::{self, Backend, OwnerScan, Query};
 use crate::sockets::filter::{self, Filter};
 use crate::sockets::problems::{self, Sample};
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Proto, Snapshot, Socket, resolve};
@@ -52,9 +52,6 @@ pub fn run(args: &ListArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> 
         json::write_sockets(out, &snap, &names, show)?;
     } else if !(args.problems && snap.sockets.is_empty()) {
         table::write_sockets(out, &snap, &names, style, None, show)?;
-        if !show.problems {
-            hint_problems(&snap);
-        }
     }
     Ok(Exit::Success)
 }
@@ -67,26 +64,6 @@ fn details(args: &ListArgs) -> Details {
         memory: args.memory,
         timers: args.timers,
         problems: args.problems || args.info || args.memory || args.timers,
-    }
-}
-
-/// Under a plain table: one line on stderr when some sockets have problems, so they are not
-/// missed, without changing the table scripts read.
-fn hint_problems(snap: &Snapshot) {
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    let mut sockets = 0;
-    for s in snap.sockets.iter().filter(|s| !s.problems.is_empty()) {
-        sockets += 1;
-        for p in &s.problems {
-            *counts.entry(p.code.name()).or_default() += 1;
-        }
-    }
-    if sockets > 0 {
-        let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        warn(format_args!(
-            "{sockets} of these sockets have problems ({}): 'sockscope list --problems' says what they are",
-            list.join(", ")
-        ));
     }
 }
 
@@ -148,12 +125,12 @@ pub fn gather(
     } else {
         OwnerScan::Everything
     };
-    let mut snap = collect::collect(
-        backend,
-        &filter.query(),
-        &|s: &Socket| filter.keeps_socket(s),
-        scan,
-    )?;
+    // A plain table shows no problems: it keeps the speed of a plain dump, as ss does.
+    let query = Query {
+        health: args.json || args.summary || details(args).any(),
+        ..filter.query()
+    };
+    let mut snap = collect::collect(backend, &query, &|s: &Socket| filter.keeps_socket(s), scan)?;
     // In --watch, problems compare with the previous sample, taken before any filter below.
     if let Some(previous) = watch {
         if previous.is_some() {

@@ -67,6 +67,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
         protocols,
         families: vec![Family::Inet, Family::Inet6],
         state_mask: u32::MAX,
+        health: true,
     };
     let backend = collect::default_backend();
     let keep = |s: &Socket| args.ports.iter().any(|q| q.matches(s));

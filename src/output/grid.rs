@@ -76,10 +76,12 @@ impl Grid {
         }
         let start = self.detail_text.len();
         write(&mut self.detail_text);
-        if self.detail_text[start..]
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
+        let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+        // Bytes first: the text is ASCII but for what came from elsewhere (a UTF-8 name).
+        let suspect = self.detail_text.as_bytes()[start..]
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b >= 0x7f);
+        if suspect && self.detail_text[start..].chars().any(unsafe_char) {
             let clean: String = self.detail_text[start..]
                 .chars()
                 .map(|c| {

@@ -49,6 +49,7 @@ pub fn read_table(ports: &[u16]) -> Option<Vec<Entry>> {
     }
     let query = Query {
         protocols: vec![Proto::Tcp],
+        health: false,
         ..Query::default()
     };
     let keep = |s: &Socket| {

@@ -181,6 +181,7 @@ impl Filter {
             protocols: self.protocols.clone(),
             families: self.families.clone(),
             state_mask: mask,
+            health: true,
         }
     }
 

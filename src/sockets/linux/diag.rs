@@ -44,13 +44,14 @@ const INET_DIAG_CONG: u16 = 4;
 const INET_DIAG_SKMEMINFO: u16 = 7;
 const INET_DIAG_SKV6ONLY: u16 = 11;
 
-/// Dumps TCP or UDP sockets of one family, with the kernel doing the state filtering. Every
-/// answer carries socket memory and, for TCP, tcp_info and the congestion control: the
-/// problems of every record are decided from them.
+/// Dumps TCP or UDP sockets of one family, with the kernel doing the state filtering. With
+/// `health`, every answer carries socket memory and, for TCP, tcp_info and the congestion
+/// control: the problems of every record are decided from them.
 pub fn inet_sockets(
     proto: Proto,
     family: Family,
     state_mask: u32,
+    health: bool,
     keep: &dyn Fn(&Socket) -> bool,
 ) -> Result<Vec<Socket>> {
     let (af, socket_id) = match family {
@@ -63,6 +64,11 @@ pub fn inet_sockets(
             ExtensionFlags::INFO | ExtensionFlags::CONG | ExtensionFlags::SKMEMINFO,
         ),
         _ => (IPPROTO_UDP, ExtensionFlags::SKMEMINFO),
+    };
+    let extensions = if health {
+        extensions
+    } else {
+        ExtensionFlags::empty()
     };
     let request = SockDiagMessage::InetRequest(InetRequest {
         family: af,
@@ -373,7 +379,7 @@ mod tests {
     fn dumps_our_own_listener() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let v = inet_sockets(Proto::Tcp, Family::Inet, 1 << 10, &|s| {
+        let v = inet_sockets(Proto::Tcp, Family::Inet, 1 << 10, true, &|s| {
             s.local.port == Some(port)
         })
         .unwrap();

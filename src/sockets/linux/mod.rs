@@ -19,7 +19,13 @@ impl Backend for DiagBackend {
             match proto {
                 Proto::Tcp | Proto::Udp => {
                     for &family in &query.families {
-                        out.extend(diag::inet_sockets(proto, family, query.state_mask, keep)?);
+                        out.extend(diag::inet_sockets(
+                            proto,
+                            family,
+                            query.state_mask,
+                            query.health,
+                            keep,
+                        )?);
                     }
                 }
                 Proto::Unix => out.extend(
