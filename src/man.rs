@@ -213,7 +213,7 @@ fn extra_sections() -> Roff {
         ),
         (
             "info",
-            "with -i, TCP: rtt_ms, rttvar_ms, rto_ms, ato_ms, min_rtt_ms, cwnd, ssthresh, mss, rcv_mss, advmss, pmtu, retrans, total_retrans, retransmits, lost, unacked, sacked, bytes_sent, bytes_retrans, bytes_acked, bytes_received, segs_out, segs_in, data_segs_out, data_segs_in, delivery_rate and pacing_rate (bytes/s), busy_ms, rwnd_limited_ms, sndbuf_limited_ms, last_data_sent_ms, last_data_recv_ms, last_ack_recv_ms, snd_wnd, rcv_wnd, rcv_space, notsent_bytes, snd_wscale, rcv_wscale, cong, options; a field the kernel did not send is left out",
+            "with -i, TCP: rtt_ms, rttvar_ms, rto_ms, ato_ms, min_rtt_ms, cwnd, ssthresh, mss, rcv_mss, advmss, pmtu, retrans, total_retrans, retransmits, lost, unacked, sacked, bytes_sent, bytes_retrans, bytes_acked, bytes_received, segs_out, segs_in, data_segs_out, data_segs_in, delivery_rate and pacing_rate (bytes/s), busy_ms, rwnd_limited_ms, sndbuf_limited_ms, last_data_sent_ms, last_data_recv_ms, last_ack_recv_ms, snd_wnd, rcv_wnd, rcv_space, notsent_bytes, snd_wscale, rcv_wscale, cong, options; a field the kernel did not send is left out, and so are pacing_rate for a socket that is not paced and ssthresh before the first loss (the kernel's unlimited values)",
         ),
         (
             "memory",

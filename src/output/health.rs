@@ -464,7 +464,8 @@ impl InfoRecord {
             ato_ms: ms(i.ato_us()),
             min_rtt_ms: ms(i.min_rtt_us().filter(|&v| v != u32::MAX)),
             cwnd: i.snd_cwnd(),
-            ssthresh: i.snd_ssthresh(),
+            // TCP_INFINITE_SSTHRESH before the first loss: there is no threshold yet.
+            ssthresh: i.snd_ssthresh().filter(|&v| v < INFINITE_SSTHRESH),
             mss: i.snd_mss(),
             rcv_mss: i.rcv_mss(),
             advmss: i.advmss(),
@@ -484,7 +485,8 @@ impl InfoRecord {
             data_segs_out: i.data_segs_out(),
             data_segs_in: i.data_segs_in(),
             delivery_rate: i.delivery_rate(),
-            pacing_rate: i.pacing_rate(),
+            // ~0 is the kernel's "no pacing", not a rate (and no JSON reader keeps it exact).
+            pacing_rate: i.pacing_rate().filter(|&r| r != u64::MAX),
             busy_ms: ms64(i.busy_us()),
             rwnd_limited_ms: ms64(i.rwnd_limited_us()),
             sndbuf_limited_ms: ms64(i.sndbuf_limited_us()),
