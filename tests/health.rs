@@ -314,17 +314,11 @@ fn same<T: PartialEq + std::fmt::Debug>(field: &str, ours: T, theirs: T) -> Resu
     }
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `ip ARGS`, which must succeed.
+fn ip_ok(args: &[&str]) {
+    if let Err(e) = ip(args) {
+        panic!("{e}");
+    }
 }
 
 /// A network namespace of this test, with its loopback up; deleted on drop (also when the
@@ -341,8 +335,8 @@ impl Netns {
         let ns = Netns {
             name: format!("ssc-health-{}-{tag}{n}", std::process::id()),
         };
-        ip(&["netns", "add", &ns.name]);
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip_ok(&["netns", "add", &ns.name]);
+        ip_ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
         ns
     }
 
@@ -1009,7 +1003,7 @@ fn retransmissions_from_dropped_segments_match_ss() {
     let sender_ns = Netns::new("tx");
     let receiver_ns = Netns::new("rx");
     // One veth pair straight between the two namespaces: nothing in the host's namespace.
-    ip(&[
+    ip_ok(&[
         "link",
         "add",
         "tx0",
@@ -1026,7 +1020,7 @@ fn retransmissions_from_dropped_segments_match_ss() {
     let (tx_ip, rx_ip) = ("198.18.200.1", "198.18.200.2");
     // One segment a packet (no GSO super-packets): the rule below then drops about a tenth
     // of ~1,400 segments, never none by chance.
-    ip(&[
+    ip_ok(&[
         "-n",
         &sender_ns.name,
         "link",
@@ -1036,7 +1030,7 @@ fn retransmissions_from_dropped_segments_match_ss() {
         "1",
     ]);
     for (ns, dev, addr) in [(&sender_ns, "tx0", tx_ip), (&receiver_ns, "rx0", rx_ip)] {
-        ip(&[
+        ip_ok(&[
             "-n",
             &ns.name,
             "addr",
@@ -1045,7 +1039,7 @@ fn retransmissions_from_dropped_segments_match_ss() {
             "dev",
             dev,
         ]);
-        ip(&["-n", &ns.name, "link", "set", dev, "up"]);
+        ip_ok(&["-n", &ns.name, "link", "set", dev, "up"]);
     }
 
     const BYTES: &str = "2000000";

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{TestHost, privileged, run, sockscope};
+use common::{TestHost, ip, privileged, run, sockscope};
 
 /// Whether this process may open an ICMP socket: root, or a gid in ping_group_range.
 fn icmp_allowed(what: &str) -> bool {
@@ -567,17 +567,11 @@ struct RoutedHost {
     far_net: String,
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `ip ARGS`, which must succeed.
+fn ip_ok(args: &[&str]) {
+    if let Err(e) = ip(args) {
+        panic!("{e}");
+    }
 }
 
 impl RoutedHost {
@@ -597,21 +591,21 @@ impl RoutedHost {
             format!("sscr{id}c"),
             format!("sscr{id}d"),
         );
-        ip(&["netns", "add", &r.router]);
-        ip(&["netns", "add", &r.far]);
-        ip(&[
+        ip_ok(&["netns", "add", &r.router]);
+        ip_ok(&["netns", "add", &r.far]);
+        ip_ok(&[
             "link", "add", &r.host_if, "type", "veth", "peer", "name", &ra,
         ]);
-        ip(&["link", "set", &ra, "netns", &r.router]);
-        ip(&[
+        ip_ok(&["link", "set", &ra, "netns", &r.router]);
+        ip_ok(&[
             "addr",
             "add",
             &format!("198.19.{a}.1/24"),
             "dev",
             &r.host_if,
         ]);
-        ip(&["link", "set", &r.host_if, "up"]);
-        ip(&[
+        ip_ok(&["link", "set", &r.host_if, "up"]);
+        ip_ok(&[
             "-n",
             &r.router,
             "addr",
@@ -620,12 +614,12 @@ impl RoutedHost {
             "dev",
             &ra,
         ]);
-        ip(&["-n", &r.router, "link", "set", &ra, "up"]);
-        ip(&[
+        ip_ok(&["-n", &r.router, "link", "set", &ra, "up"]);
+        ip_ok(&[
             "-n", &r.router, "link", "add", &rb, "type", "veth", "peer", "name", &fa,
         ]);
-        ip(&["-n", &r.router, "link", "set", &fa, "netns", &r.far]);
-        ip(&[
+        ip_ok(&["-n", &r.router, "link", "set", &fa, "netns", &r.far]);
+        ip_ok(&[
             "-n",
             &r.router,
             "addr",
@@ -634,8 +628,8 @@ impl RoutedHost {
             "dev",
             &rb,
         ]);
-        ip(&["-n", &r.router, "link", "set", &rb, "up"]);
-        ip(&[
+        ip_ok(&["-n", &r.router, "link", "set", &rb, "up"]);
+        ip_ok(&[
             "-n",
             &r.far,
             "addr",
@@ -644,8 +638,8 @@ impl RoutedHost {
             "dev",
             &fa,
         ]);
-        ip(&["-n", &r.far, "link", "set", &fa, "up"]);
-        ip(&[
+        ip_ok(&["-n", &r.far, "link", "set", &fa, "up"]);
+        ip_ok(&[
             "-n",
             &r.far,
             "route",
@@ -668,7 +662,7 @@ impl RoutedHost {
             fwd.is_ok_and(|s| s.success()),
             "ip_forward in the router namespace"
         );
-        ip(&["route", "add", &r.far_net, "via", &r.router_ip]);
+        ip_ok(&["route", "add", &r.far_net, "via", &r.router_ip]);
         r
     }
 }

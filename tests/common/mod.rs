@@ -178,7 +178,8 @@ pub struct TestHost {
     pub ns_ip6: String,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip ARGS` (iproute2); the error says the command and what ip printed.
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
