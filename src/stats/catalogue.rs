@@ -354,22 +354,9 @@ pub fn describe(name: &str) -> Option<&'static Entry> {
     CATALOGUE.iter().find(|e| e.name == name)
 }
 
-/// The counters that are values rather than counts: they go up and down (Prometheus gauges;
-/// `--watch` gives them no rate).
-pub const GAUGES: [&str; 8] = [
-    "IpForwarding",
-    "IpDefaultTTL",
-    "TcpRtoAlgorithm",
-    "TcpRtoMin",
-    "TcpRtoMax",
-    "TcpMaxConn",
-    "TcpCurrEstab",
-    "SctpCurrEstab",
-];
-
 /// The counters that nstat reads but never prints ("useless numbers" in nstat.c: settings and
 /// values, not counts). sockscope shows them; they are the only names `stats --all` has beyond
-/// `nstat -az`.
+/// `nstat -az`. All of them are gauges.
 pub const NSTAT_HIDDEN: [&str; 7] = [
     "IpForwarding",
     "IpDefaultTTL",
@@ -380,9 +367,13 @@ pub const NSTAT_HIDDEN: [&str; 7] = [
     "TcpCurrEstab",
 ];
 
-/// Whether a counter is a gauge (see [`GAUGES`]).
+/// The gauges nstat does print.
+const PRINTED_GAUGES: [&str; 1] = ["SctpCurrEstab"];
+
+/// Whether a counter is a value rather than a count: it goes up and down (a Prometheus gauge;
+/// `--watch` gives it no rate). These are [`NSTAT_HIDDEN`] and SctpCurrEstab.
 pub fn is_gauge(name: &str) -> bool {
-    GAUGES.contains(&name)
+    NSTAT_HIDDEN.contains(&name) || PRINTED_GAUGES.contains(&name)
 }
 
 #[cfg(test)]
