@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let proto = if which & 1 == 0 { Proto::Tcp } else { Proto::Udp };
     if let Some(mut s) = parse_inet(message, proto) {
-        s.problems = problems(&s, None);
+        s.problems = problems(&s, None).into();
         let mut line = String::new();
         let all = Details {
             info: true,
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
             problems: true,
         };
         write_details(&mut line, &s, all);
-        if let Some(info) = s.tcp.as_deref() {
+        if let Some(info) = s.tcp() {
             let _ = serde_json::to_string(&InfoRecord::new(info));
         }
     }

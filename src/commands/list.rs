@@ -132,11 +132,11 @@ pub fn gather(
     };
     let mut snap = collect::collect(backend, &query, &|s: &Socket| filter.keeps_socket(s), scan)?;
     // In --watch, problems compare with the previous sample, taken before any filter below.
-    if let Some(previous) = watch {
-        if previous.is_some() {
-            problems::assess(&mut snap.sockets, previous.as_ref());
+    if query.health {
+        problems::assess(&mut snap.sockets, watch.as_deref().and_then(Option::as_ref));
+        if let Some(previous) = watch {
+            *previous = Some(Sample::of(&snap.sockets));
         }
-        *previous = Some(Sample::of(&snap.sockets));
     }
     if args.problems {
         snap.sockets.retain(|s| !s.problems.is_empty());

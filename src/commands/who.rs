@@ -9,6 +9,7 @@ use crate::output::grid::Grid;
 use crate::output::health::{Details, listener_health};
 use crate::output::{Names, Style, json, local_time, proto_text, user_text, warn, write_endpoint};
 use crate::sockets::collect::{self, OwnerScan, Query};
+use crate::sockets::problems;
 use crate::sockets::{Family, HIDDEN_OWNERS_HINT, Owners, Proto, Snapshot, Socket, State};
 use crate::stats;
 
@@ -72,6 +73,7 @@ pub fn run(args: &WhoArgs, style: &Style, out: &mut dyn Write) -> Result<Exit> {
     let backend = collect::default_backend();
     let keep = |s: &Socket| args.ports.iter().any(|q| q.matches(s));
     let mut snap = collect::collect(&*backend, &query, &keep, OwnerScan::Kept)?;
+    problems::assess(&mut snap.sockets, None);
     // Listening (and bound UDP) first, then connections, TIME-WAIT last.
     snap.sockets.sort_by_key(|s| {
         (

@@ -43,12 +43,12 @@ pub fn write_details(out: &mut String, s: &Socket, show: Details) {
         w.add(format_args!("timer:({})", timer_text(&t)));
     }
     if show.memory
-        && let Some(m) = s.memory
+        && let Some(m) = s.memory()
     {
         w.add(format_args!("skmem:({})", skmem_text(&m)));
     }
     if show.info
-        && let Some(i) = s.tcp.as_deref()
+        && let Some(i) = s.tcp()
     {
         info_words(&mut w, i, s.state == State::Listen);
     }

@@ -104,8 +104,8 @@ pub fn record<'a>(
         local_host: host(&s.local.addr),
         remote_host: host(&s.remote.addr),
         problems: inet.then_some(&s.problems[..]),
-        info: s.tcp.as_deref().filter(|_| show.info).map(InfoRecord::new),
-        memory: s.memory.filter(|_| show.memory),
+        info: s.tcp().filter(|_| show.info).map(InfoRecord::new),
+        memory: s.memory().filter(|_| show.memory),
         timer: (show.timers && s.proto == Proto::Tcp)
             .then(|| s.timer.as_ref().map(TimerRecord::from)),
     }

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::sockets::owners::{self, OwnerMap};
-use crate::sockets::{Family, Owners, Proto, Snapshot, Socket, State, problems, process};
+use crate::sockets::{Family, Owners, Proto, Snapshot, Socket, State, process};
 
 /// What to read from the kernel. Narrow queries let the kernel do the filtering (sock_diag state
 /// masks), which matters at 100,000 sockets.
@@ -98,7 +98,6 @@ pub fn collect(
         owners::recheck_missing(&sockets, &mut map);
         apply_owners(&mut sockets, &map, owners::can_see_all_processes());
     }
-    problems::assess(&mut sockets, None);
     Ok(process::describe(sockets))
 }
 

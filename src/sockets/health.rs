@@ -250,6 +250,13 @@ impl MemInfo {
     }
 }
 
+/// What the kernel said about a socket's health beside its row.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    pub memory: Option<MemInfo>,
+    pub tcp: Option<TcpInfo>,
+}
+
 /// The kind of timer pending on a TCP socket (idiag_timer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimerKind {

@@ -315,14 +315,13 @@ pub struct Socket {
     pub owners: Owners,
     /// TCP: the pending timer (idiag_timer), if any.
     pub timer: Option<health::Timer>,
-    /// TCP and UDP: socket memory (skmeminfo), when the kernel sent it.
-    pub memory: Option<health::MemInfo>,
-    /// TCP: tcp_info and the congestion control, when the kernel sent them (not for
-    /// TIME-WAIT and SYN-RECV mini-sockets).
-    pub tcp: Option<Box<health::TcpInfo>>,
-    /// What is wrong with it, in plain words (TCP and UDP): decided by [`problems::problems`]
-    /// once the socket is collected.
-    pub problems: Vec<problems::Problem>,
+    /// TCP and UDP: socket memory and tcp_info, when they were asked for and the kernel sent
+    /// them ([`Socket::memory`], [`Socket::tcp`]). Boxed: a plain dump has none, and the table
+    /// of 100,000 sockets is sorted and moved by value.
+    pub health: Option<Box<health::Health>>,
+    /// What is wrong with it, in plain words (TCP and UDP): decided by [`problems::assess`]
+    /// where they are shown (list, who); empty until then.
+    pub problems: Box<[problems::Problem]>,
 }
 
 impl Socket {
@@ -350,10 +349,30 @@ impl Socket {
             v6only: false,
             owners: Owners::None,
             timer: None,
-            memory: None,
-            tcp: None,
-            problems: Vec::new(),
+            health: None,
+            problems: Box::default(),
         }
+    }
+
+    /// Socket memory (skmeminfo), when the kernel sent it.
+    pub fn memory(&self) -> Option<health::MemInfo> {
+        self.health.as_ref().and_then(|h| h.memory)
+    }
+
+    /// tcp_info and the congestion control, when the kernel sent them (not for TIME-WAIT and
+    /// SYN-RECV mini-sockets).
+    pub fn tcp(&self) -> Option<&health::TcpInfo> {
+        self.health.as_ref().and_then(|h| h.tcp.as_ref())
+    }
+
+    /// Sets the socket memory.
+    pub fn set_memory(&mut self, memory: health::MemInfo) {
+        self.health.get_or_insert_default().memory = Some(memory);
+    }
+
+    /// Sets tcp_info.
+    pub fn set_tcp(&mut self, info: health::TcpInfo) {
+        self.health.get_or_insert_default().tcp = Some(info);
     }
 
     /// A key that identifies the socket across refreshes (for --watch).

@@ -88,10 +88,10 @@ pub fn problems(s: &Socket, prev: Option<Previous<'_>>) -> Vec<Problem> {
 }
 
 fn tcp(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, String)) {
-    let info = s.tcp.as_deref();
+    let info = s.tcp();
     // The previous sample, when it is the same connection (tcp_info counters only grow).
     let before = prev
-        .and_then(|p| p.socket.tcp.as_deref())
+        .and_then(|p| p.socket.tcp())
         .filter(|b| b.segs_out() <= info.and_then(|i| i.segs_out()));
     let data_state = matches!(
         s.state,
@@ -276,17 +276,17 @@ fn udp(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, String
 }
 
 fn drops(s: &Socket, prev: Option<Previous<'_>>, add: &mut impl FnMut(Code, String)) {
-    let Some(now) = s.memory.and_then(|m| m.drops) else {
+    let Some(now) = s.memory().and_then(|m| m.drops) else {
         return;
     };
-    let (count, when) = match prev.and_then(|p| p.socket.memory).and_then(|m| m.drops) {
+    let (count, when) = match prev.and_then(|p| p.socket.memory()).and_then(|m| m.drops) {
         Some(then) if then <= now => (now - then, " in the last interval"),
         _ => (now, ""),
     };
     if count == 0 {
         return;
     }
-    let rcvbuf = s.memory.map(|m| m.rcvbuf).unwrap_or(0);
+    let rcvbuf = s.memory().map(|m| m.rcvbuf).unwrap_or(0);
     let text = match (s.proto, s.state) {
         (Proto::Udp, _) => format!(
             "the kernel dropped {}{when} because the receive buffer ({rcvbuf} bytes) was \
@@ -338,7 +338,7 @@ pub fn assess(sockets: &mut [Socket], previous: Option<&Sample>) {
         let prev = previous
             .and_then(|p| p.sockets.get(&s.identity()))
             .map(|socket| Previous { socket, elapsed });
-        s.problems = problems(s, prev);
+        s.problems = problems(s, prev).into();
     }
 }
 
@@ -396,10 +396,10 @@ mod tests {
     fn with_info(mut s: Socket, set: &[(usize, u64, usize)]) -> Socket {
         let mut fields = vec![(SND_WND, 65_535, 4)];
         fields.extend_from_slice(set);
-        s.tcp = Some(Box::new(TcpInfo::from_bytes(
+        s.set_tcp(TcpInfo::from_bytes(
             &info_bytes(248, &fields),
             Some(b"cubic"),
-        )));
+        ));
         s
     }
 
@@ -416,7 +416,7 @@ mod tests {
         l.send_q = 1;
         assert!(codes(&l, None).is_empty(), "1 of backlog 1 is not over it");
         let mut u = sock(Proto::Udp, State::Unconn);
-        u.memory = Some(MemInfo {
+        u.set_memory(MemInfo {
             drops: Some(0),
             ..MemInfo::default()
         });
@@ -441,7 +441,7 @@ mod tests {
         let mut l = sock(Proto::Tcp, State::Listen);
         l.recv_q = 2;
         l.send_q = 1;
-        l.memory = Some(MemInfo {
+        l.set_memory(MemInfo {
             drops: Some(1),
             ..MemInfo::default()
         });
@@ -453,7 +453,7 @@ mod tests {
             p[1].text
         );
         l.recv_q = 0;
-        l.memory = Some(MemInfo {
+        l.set_memory(MemInfo {
             drops: Some(37),
             ..MemInfo::default()
         });
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn udp_drops_and_unread_data() {
         let mut u = sock(Proto::Udp, State::Unconn);
-        u.memory = Some(MemInfo {
+        u.set_memory(MemInfo {
             rcvbuf: 2304,
             drops: Some(37),
             ..MemInfo::default()
@@ -600,7 +600,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
         };
         assert_eq!(codes(&later, Some(prev)), ["unread-data"]);
-        later.memory = Some(MemInfo {
+        later.set_memory(MemInfo {
             drops: Some(40),
             ..MemInfo::default()
         });
@@ -614,7 +614,7 @@ mod tests {
         // tcp_listendrop() counts the SYNs a full accept queue refused in the listener's
         // sk_drops: the advice is about accept(), not about reading.
         let mut l = sock(Proto::Tcp, State::Listen);
-        l.memory = Some(MemInfo {
+        l.set_memory(MemInfo {
             drops: Some(4),
             ..MemInfo::default()
         });
@@ -628,7 +628,9 @@ mod tests {
         assert!(p[0].text.contains("accept()"), "{}", p[0].text);
         assert!(!p[0].text.contains("reads too slowly"), "{}", p[0].text);
         let mut e = with_info(sock(Proto::Tcp, State::Established), &[]);
-        e.memory = l.memory;
+        if let Some(m) = l.memory() {
+            e.set_memory(m);
+        }
         assert!(problems(&e, None)[0].text.contains("4 packets"));
     }
 

@@ -271,7 +271,11 @@ pub fn parse_inet(payload: &[u8], proto: Proto) -> Option<Socket> {
         match kind {
             INET_DIAG_INFO => info = Some(value),
             INET_DIAG_CONG => cong = Some(value),
-            INET_DIAG_SKMEMINFO => s.memory = MemInfo::from_bytes(value),
+            INET_DIAG_SKMEMINFO => {
+                if let Some(m) = MemInfo::from_bytes(value) {
+                    s.set_memory(m);
+                }
+            }
             INET_DIAG_SKV6ONLY => s.v6only = value.first().is_some_and(|&b| b != 0),
             _ => {}
         }
@@ -280,7 +284,7 @@ pub fn parse_inet(payload: &[u8], proto: Proto) -> Option<Socket> {
     if proto == Proto::Tcp
         && let Some(info) = info.filter(|i| !i.is_empty())
     {
-        s.tcp = Some(Box::new(TcpInfo::from_bytes(info, cong)));
+        s.set_tcp(TcpInfo::from_bytes(info, cong));
     }
     Some(s)
 }
