@@ -194,16 +194,7 @@ fn in_ns(ns: Option<&str>, program: &str) -> Command {
 
 /// Runs sockscope (inside `ns` when given); returns (exit code, stdout, stderr).
 fn sockscope_in(ns: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let out = in_ns(ns, env!("CARGO_BIN_EXE_sockscope"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run sockscope");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_command(&mut in_ns(ns, env!("CARGO_BIN_EXE_sockscope")), args)
 }
 
 /// `sockscope ARGS --json` (inside `ns` when given), parsed; it must succeed.

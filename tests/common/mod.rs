@@ -14,7 +14,13 @@ pub fn sockscope() -> Command {
 
 /// Runs sockscope with `args`; returns (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let out = sockscope()
+    run_command(&mut sockscope(), args)
+}
+
+/// Runs `cmd` (sockscope, perhaps behind `ip netns exec`) with `args` and NO_COLOR; returns
+/// (exit code, stdout, stderr).
+pub fn run_command(cmd: &mut Command, args: &[&str]) -> (i32, String, String) {
+    let out = cmd
         .args(args)
         .env("NO_COLOR", "1")
         .output()
