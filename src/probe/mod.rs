@@ -10,6 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+#[cfg(target_os = "linux")]
+mod netlink;
+#[cfg(target_os = "linux")]
+pub mod route;
 use tokio::net::{TcpSocket, UdpSocket};
 
 /// What a failed connect, send or receive says about the destination.
