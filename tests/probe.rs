@@ -1,7 +1,7 @@
 //! The probe layer's kernel lookups against iproute2: `probe::route::get` must agree with
 //! `ip -j route get` on loopback, and, in a network namespace the test creates and removes,
-//! report the unreachable, prohibit and blackhole routes added there. A route lookup sends no
-//! packet.
+//! report the unreachable, prohibit and blackhole routes added there; `probe::neigh::get` must
+//! read the neighbour entries set there. Neither lookup sends a packet.
 
 mod common;
 
@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 
 use common::{TestHost, ip, privileged, tool};
+use sockscope::probe::neigh::{self, NeighState};
 use sockscope::probe::route::{self, RouteKind};
 
 /// `ip -j route get ADDR` (in namespace `ns` when given): the one route object it prints.
@@ -64,6 +65,14 @@ fn loopback_routes_match_ip_route_get() {
         assert!(ours.ifindex.is_some(), "{addr}: no interface");
         same_as_ip(&ours, &ip_route_get(None, addr), addr);
     }
+}
+
+/// The index of interface `name` in this thread's namespace (None when there is none).
+fn if_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated name.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
 }
 
 /// Runs `f` on a thread that has entered namespace `ns` (setns affects that thread only).
@@ -156,4 +165,67 @@ fn refusing_routes_in_a_namespace() {
     assert_eq!(direct.ifname.as_deref(), Some(h.host_if.as_str()));
     assert_eq!(direct.source, Some(h.host_ip.parse().unwrap()));
     same_as_ip(&direct, &ip_route_get(None, &h.ns_ip), &h.ns_ip);
+}
+
+#[test]
+fn no_neighbour_entry_on_loopback() {
+    // Loopback resolves no neighbours: no entry, and no error.
+    let lo = route::get("127.0.0.1".parse().unwrap())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .ifindex
+        .expect("loopback's route names its interface");
+    let got = neigh::get(lo, "127.0.0.1".parse().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, None);
+}
+
+#[test]
+fn neighbour_states_in_a_namespace() {
+    if !privileged("neighbour entries in a test namespace") || !tool("ip") {
+        return;
+    }
+    let h = TestHost::new();
+    let subnet = h.ns_ip.rsplit_once('.').map(|(net, _)| net.to_string());
+    let subnet = subnet.expect("the test host's IPv4 address");
+    // States the kernel keeps as set (no timer that would send a probe and move them on).
+    let cases = [
+        (50, "permanent", NeighState::Permanent),
+        (51, "noarp", NeighState::Noarp),
+        (52, "stale", NeighState::Stale),
+        (53, "reachable", NeighState::Reachable),
+        (54, "failed", NeighState::Failed),
+    ];
+    for (host, nud, _) in &cases {
+        let addr = format!("{subnet}.{host}");
+        let mut args = vec!["-n", &h.ns, "neigh", "replace", &addr];
+        if *nud != "failed" {
+            args.extend(["lladdr", "02:00:00:00:00:01"]);
+        }
+        args.extend(["dev", &h.peer_if, "nud", nud]);
+        ip(&args).expect("set a neighbour entry");
+    }
+    let (peer, sub) = (h.peer_if.clone(), subnet.clone());
+    let got = in_netns(&h.ns, move || {
+        let index = if_index(&peer);
+        let mut out = Vec::new();
+        for (host, _, _) in cases {
+            let addr: IpAddr = format!("{sub}.{host}").parse().unwrap();
+            out.push(index.map(|i| neigh::get(i, addr).map_err(|e| e.to_string())));
+        }
+        // An address with no entry.
+        out.push(index.map(|i| {
+            neigh::get(i, format!("{sub}.99").parse().unwrap()).map_err(|e| e.to_string())
+        }));
+        out
+    });
+    let want: Vec<Option<NeighState>> = cases
+        .iter()
+        .map(|(_, _, s)| Some(*s))
+        .chain([None])
+        .collect();
+    for (r, w) in got.into_iter().zip(want) {
+        let r = r
+            .expect("the veth's index")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r, w);
+    }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 #[cfg(target_os = "linux")]
+pub mod neigh;
+#[cfg(target_os = "linux")]
 mod netlink;
 #[cfg(target_os = "linux")]
 pub mod route;
