@@ -371,6 +371,35 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_and_flipped_byte_is_survived() {
+        let whole = route_reply(
+            rtmsg(libc::AF_INET6 as u8, 128, 254, 0, 1),
+            &[
+                rtattr(
+                    RTA_DST,
+                    &[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                ),
+                rtattr(RTA_OIF, &7u32.to_ne_bytes()),
+                rtattr(
+                    RTA_GATEWAY,
+                    &[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                ),
+            ],
+        );
+        for n in 0..=whole.len() {
+            let _ = parse_route(&whole[..n]);
+            let _ = answer_errno(&whole[..n]);
+        }
+        for i in 0..whole.len() {
+            for bit in 0..8 {
+                let mut b = whole.clone();
+                b[i] ^= 1 << bit;
+                let _ = parse_route(&b);
+            }
+        }
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert_eq!(parse_route(&[]), None);
         assert_eq!(parse_route(&[1, 2, 3]), None);
