@@ -13,6 +13,7 @@ pub mod man;
 pub mod output;
 pub mod packet;
 pub mod ping;
+pub mod probe;
 pub mod signals;
 pub mod sockets;
 pub mod stats;

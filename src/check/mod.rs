@@ -3,12 +3,11 @@
 //! socket table says about the port.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::TcpSocket;
 
-use crate::echo::client::{Failure, classify};
+use crate::probe::{self, Outcome, Probe};
 use crate::sockets::collect::{self, OwnerScan, Query};
 use crate::sockets::{Family, ProcessInfo, Proto, State};
 
@@ -107,32 +106,17 @@ impl Status {
     }
 }
 
-/// The probe of one address.
-#[derive(Debug, Clone, Serialize)]
-pub struct AddrResult {
-    pub addr: SocketAddr,
-    pub status: Status,
-    /// Connect (or UDP round-trip) time in milliseconds, when it answered.
-    pub time_ms: Option<f64>,
-    pub error: Option<String>,
-}
-
-impl AddrResult {
-    fn failed(addr: SocketAddr, status: Status, error: impl ToString) -> AddrResult {
-        AddrResult {
-            addr,
-            status,
-            time_ms: None,
-            error: Some(error.to_string()),
-        }
-    }
-
-    fn open(addr: SocketAddr, started: Instant) -> AddrResult {
-        AddrResult {
-            addr,
-            status: Status::Open,
-            time_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-            error: None,
+impl From<Outcome> for Status {
+    /// A target's verdict from the probe of one of its addresses.
+    fn from(o: Outcome) -> Status {
+        match o {
+            Outcome::Open => Status::Open,
+            Outcome::Refused => Status::Refused,
+            Outcome::Timeout => Status::Timeout,
+            Outcome::Unreachable => Status::Unreachable,
+            Outcome::Closed => Status::Closed,
+            Outcome::OpenFiltered => Status::OpenFiltered,
+            Outcome::Error => Status::Error,
         }
     }
 }
@@ -160,7 +144,7 @@ pub struct TargetResult {
     pub proto: &'static str,
     pub status: Status,
     pub time_ms: Option<f64>,
-    pub addresses: Vec<AddrResult>,
+    pub addresses: Vec<Probe>,
     /// Whether the target is an address of this host.
     pub local: bool,
     /// For a local target: the sockets bound to the port.
@@ -179,7 +163,7 @@ impl TargetResult {
 /// Probes every target once, concurrently.
 pub async fn check_all(targets: &[CheckTarget], udp: bool, timeout: Duration) -> Vec<TargetResult> {
     let mut out = join_all(targets.iter().map(|t| check_one(t, udp, timeout)).collect()).await;
-    let local = local_addresses();
+    let local = probe::local_addresses();
     for r in &mut out {
         annotate_local(r, &local, udp);
     }
@@ -247,131 +231,21 @@ async fn check_one(t: &CheckTarget, udp: bool, timeout: Duration) -> TargetResul
     }
     let probes = addrs.iter().map(|&a| async move {
         if udp {
-            probe_udp(a, timeout).await
+            probe::udp(a, timeout).await
         } else {
-            probe_tcp(a, timeout).await
+            probe::tcp(a, timeout).await
         }
     });
     result.addresses = join_all(probes.collect()).await;
-    if let Some(best) = result.addresses.iter().min_by_key(|a| a.status.rank()) {
-        result.status = best.status;
+    if let Some(best) = result
+        .addresses
+        .iter()
+        .min_by_key(|a| Status::from(a.status).rank())
+    {
+        result.status = best.status.into();
         result.time_ms = best.time_ms;
     }
     result
-}
-
-/// A TCP connect: open (with the handshake time), refused, timeout, unreachable.
-pub async fn probe_tcp(addr: SocketAddr, timeout: Duration) -> AddrResult {
-    let started = Instant::now();
-    let socket = match if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    } {
-        Ok(s) => s,
-        Err(e) => {
-            return AddrResult::failed(addr, Status::Error, e.to_string());
-        }
-    };
-    match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(Ok(_stream)) => AddrResult::open(addr, started),
-        Ok(Err(e)) => AddrResult::failed(addr, status_of(classify(&e)), e.to_string()),
-        Err(_) => AddrResult::failed(
-            addr,
-            Status::Timeout,
-            format!("no answer within {timeout:?}"),
-        ),
-    }
-}
-
-fn status_of(f: Failure) -> Status {
-    match f {
-        Failure::Refused => Status::Refused,
-        Failure::Timeout => Status::Timeout,
-        Failure::Unreachable => Status::Unreachable,
-        _ => Status::Error,
-    }
-}
-
-/// The UDP probe payload: a recognisable line an echo peer sends back.
-pub const UDP_PROBE: &[u8] = b"sockscope check\n";
-
-/// UDP: a reply means open, ICMP port-unreachable closed, silence open|filtered. The probe is
-/// sent twice (at 0 and half the timeout) in case the first datagram is lost.
-pub async fn probe_udp(addr: SocketAddr, timeout: Duration) -> AddrResult {
-    let started = Instant::now();
-    let sock = match crate::echo::client::udp_connected(addr).await {
-        Ok(s) => s,
-        Err(e) => {
-            return AddrResult::failed(addr, udp_error(&e), e.to_string());
-        }
-    };
-    let mut buf = [0u8; 2048];
-    for attempt in 0..2 {
-        if let Err(e) = sock.send(UDP_PROBE).await {
-            return AddrResult::failed(addr, udp_error(&e), e.to_string());
-        }
-        let wait = if attempt == 0 {
-            timeout / 2
-        } else {
-            timeout.saturating_sub(started.elapsed())
-        };
-        match tokio::time::timeout(wait, sock.recv(&mut buf)).await {
-            Ok(Ok(_)) => {
-                return AddrResult::open(addr, started);
-            }
-            Ok(Err(e)) => {
-                return AddrResult::failed(addr, udp_error(&e), e.to_string());
-            }
-            Err(_) => {}
-        }
-    }
-    AddrResult::failed(
-        addr,
-        Status::OpenFiltered,
-        format!("no reply within {timeout:?} (open but silent, or filtered)"),
-    )
-}
-
-fn udp_error(e: &std::io::Error) -> Status {
-    match classify(e) {
-        Failure::Refused => Status::Closed,
-        f => status_of(f),
-    }
-}
-
-/// The addresses of this host: loopback and every interface address.
-pub fn local_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills ifap with a list we walk read-only and free with freeifaddrs.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut p = ifap;
-        while !p.is_null() {
-            let a = (*p).ifa_addr;
-            if !a.is_null() {
-                match i32::from((*a).sa_family) {
-                    libc::AF_INET => {
-                        let sin = &*(a as *const libc::sockaddr_in);
-                        out.push(IpAddr::from(
-                            u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-                        ));
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = &*(a as *const libc::sockaddr_in6);
-                        out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
-                    }
-                    _ => {}
-                }
-            }
-            p = (*p).ifa_next;
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
 }
 
 fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {

@@ -8,6 +8,7 @@ use crate::cli::CheckArgs;
 use crate::error::{Error, Exit, Result};
 use crate::output::grid::Grid;
 use crate::output::{Style, json, warn};
+use crate::probe::Outcome;
 
 /// How often `--wait` probes again.
 const WAIT_EVERY: Duration = Duration::from_millis(250);
@@ -91,7 +92,7 @@ fn write_table(
             .or_else(|| {
                 r.addresses
                     .iter()
-                    .find(|a| a.status != check::Status::Open)
+                    .find(|a| a.status != Outcome::Open)
                     .and_then(|a| a.error.clone())
             })
             .unwrap_or_default();

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 
 use crate::error::Result;
+use crate::probe::{self, ErrorClass, udp_connected};
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,25 +89,19 @@ pub async fn resolve(hostport: &str) -> Result<Vec<SocketAddr>, ConnectError> {
     }
 }
 
-/// Classifies a connect error as DESIGN.md's check does.
-pub fn classify(e: &io::Error) -> Failure {
-    match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) => Failure::Refused,
-        Some(libc::ETIMEDOUT) => Failure::Timeout,
-        // A route that prohibits the destination (EACCES/EPERM): unreachable, administratively.
-        Some(libc::EHOSTUNREACH)
-        | Some(libc::ENETUNREACH)
-        | Some(libc::EACCES)
-        | Some(libc::EPERM)
-        | Some(libc::EHOSTDOWN)
-        | Some(libc::ENETDOWN) => Failure::Unreachable,
-        _ if e.kind() == io::ErrorKind::TimedOut => Failure::Timeout,
-        _ => Failure::Error,
+impl From<ErrorClass> for Failure {
+    fn from(c: ErrorClass) -> Failure {
+        match c {
+            ErrorClass::Refused => Failure::Refused,
+            ErrorClass::Timeout => Failure::Timeout,
+            ErrorClass::Unreachable => Failure::Unreachable,
+            ErrorClass::Other => Failure::Error,
+        }
     }
 }
 
 fn connect_failure(what: &str, e: &io::Error) -> ConnectError {
-    let kind = classify(e);
+    let kind = Failure::from(probe::classify(e));
     let message = match kind {
         Failure::Refused => format!("refused: nothing listens on {what} (connection refused)"),
         Failure::Timeout => format!("timeout: no answer from {what}"),
@@ -502,19 +497,6 @@ async fn udp_messages(
     }
 }
 
-/// A UDP socket of `addr`'s family, connected to it: ICMP port-unreachable then comes back as
-/// ECONNREFUSED, and only `addr`'s datagrams are received.
-pub async fn udp_connected(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(local).await?;
-    sock.connect(addr).await?;
-    Ok(sock)
-}
-
 /// What the load mode does per connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadKind {
@@ -870,21 +852,5 @@ mod tests {
         assert_eq!(a, pattern(1000, 7));
         assert_ne!(a, pattern(1000, 8));
         assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 100);
-    }
-
-    #[test]
-    fn classifies_errors() {
-        assert_eq!(
-            classify(&io::Error::from_raw_os_error(libc::ECONNREFUSED)),
-            Failure::Refused
-        );
-        assert_eq!(
-            classify(&io::Error::from_raw_os_error(libc::EHOSTUNREACH)),
-            Failure::Unreachable
-        );
-        assert_eq!(
-            classify(&io::Error::from(io::ErrorKind::TimedOut)),
-            Failure::Timeout
-        );
     }
 }

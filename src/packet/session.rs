@@ -449,7 +449,7 @@ impl OwnerLookup {
     fn new(source: Option<owners::Source>) -> OwnerLookup {
         OwnerLookup {
             local: if source.is_some() {
-                crate::check::local_addresses()
+                crate::probe::local_addresses()
             } else {
                 Vec::new()
             },

@@ -3,16 +3,15 @@
 //! checks that the payload comes back unchanged. One task per host, events over a channel.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use crate::check::{Status, probe_tcp};
 use crate::error::Error;
 use crate::ping::{Config, Event, Proto, Target, interrupted, packet};
+use crate::probe::{self, Outcome};
 
 /// The gap between the first requests to different hosts.
 const PACE: Duration = Duration::from_millis(1);
@@ -98,7 +97,7 @@ async fn tcp_host(
         let (tx, timeout) = (tx.clone(), cfg.timeout);
         tokio::spawn(async move {
             let t0 = std::time::Instant::now();
-            let r = probe_tcp(addr, timeout).await;
+            let r = probe::tcp(addr, timeout).await;
             let rtt_ms = r
                 .time_ms
                 .unwrap_or_else(|| t0.elapsed().as_secs_f64() * 1000.0);
@@ -114,9 +113,9 @@ async fn tcp_host(
                 bad_data: false,
             };
             let ev = match r.status {
-                Status::Open => reply(false),
-                Status::Refused => reply(true),
-                Status::Timeout => Event::Timeout { host: h, seq },
+                Outcome::Open => reply(false),
+                Outcome::Refused => reply(true),
+                Outcome::Timeout => Event::Timeout { host: h, seq },
                 _ => Event::Error {
                     host: h,
                     seq,
@@ -154,21 +153,13 @@ async fn udp_host(
         from: None,
         text,
     };
-    let local: SocketAddr = match addr.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let sock = match UdpSocket::bind(local).await {
+    let sock = match probe::udp_connected(addr).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(error(0, format!("cannot open a UDP socket: {e}")));
+            let _ = tx.send(error(0, format!("cannot open a UDP socket to {addr}: {e}")));
             return;
         }
     };
-    if let Err(e) = sock.connect(addr).await {
-        let _ = tx.send(error(0, format!("cannot reach {addr}: {e}")));
-        return;
-    }
     if let Some(ttl) = cfg.ttl {
         let s = socket2::SockRef::from(&sock);
         let _ = if addr.is_ipv4() {
