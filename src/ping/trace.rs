@@ -574,8 +574,13 @@ impl Tally {
 // ----------------------------------------------------------------------------------------------
 // Rendering.
 
+/// A time in ms: two decimals below 10 ms (links inside a data centre), one above (as mtr).
 fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.1}"))
+    match v {
+        None => "-".into(),
+        Some(x) if x < 10.0 => format!("{x:.2}"),
+        Some(x) => format!("{x:.1}"),
+    }
 }
 
 /// The report as `mtr --report` prints it: a header, one line per hop (its first address;
