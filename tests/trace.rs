@@ -461,3 +461,73 @@ fn without_cap_net_raw_exits_3_saying_how() {
         assert!(err.contains("setcap cap_net_raw+ep"), "{err}");
     }
 }
+
+/// `/etc/netns/NS/` with a hosts file and an nsswitch.conf that looks only there, which
+/// `ip netns exec NS` mounts over /etc: names without any DNS query. Removed on drop.
+/// (/etc/netns itself is removed again when the test made it and it is empty.)
+struct NetnsEtc(std::path::PathBuf, bool);
+
+impl NetnsEtc {
+    fn new(ns: &str, hosts: &str) -> NetnsEtc {
+        let top = std::path::Path::new("/etc/netns");
+        let made_top = !top.exists();
+        let dir = top.join(ns);
+        std::fs::create_dir_all(&dir).expect("mkdir /etc/netns/NS");
+        let guard = NetnsEtc(dir, made_top);
+        std::fs::write(guard.0.join("hosts"), hosts).expect("hosts");
+        std::fs::write(guard.0.join("nsswitch.conf"), "hosts: files\n").expect("nsswitch.conf");
+        guard
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        if self.1 {
+            let _ = std::fs::remove_dir("/etc/netns");
+        }
+    }
+}
+
+#[test]
+fn r_names_the_hops() {
+    if !privileged("trace -r through a chain of namespaces") {
+        return;
+    }
+    let net = Chain::new();
+    let hosts = format!(
+        "127.0.0.1 localhost\n{} router1.test\n{} server.test\n",
+        net.r1_ip, net.server_ip
+    );
+    let _etc = NetnsEtc::new(&net.client, &hosts);
+    let (code, doc) = net.trace_json(&["-r", "-c", "1", &net.server_ip]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        hop_addresses(&doc),
+        [&*net.r1_ip, &*net.r2_ip, &*net.server_ip]
+    );
+    let names: Vec<_> = doc["hops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["names"][0].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            serde_json::json!("router1.test"),
+            serde_json::Value::Null,
+            serde_json::json!("server.test")
+        ],
+        "{doc:#}"
+    );
+    let (code, out, err) = net.sockscope(&["trace", "-r", "-c", "1", &net.server_ip]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("  1.  router1.test ({}) ", net.r1_ip)),
+        "{out}"
+    );
+    // Without -r, numeric.
+    let (_, out, _) = net.sockscope(&["trace", "-c", "1", &net.server_ip]);
+    assert!(!out.contains("router1.test"), "{out}");
+}
