@@ -1088,6 +1088,44 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        // A small deterministic fuzz (xorshift); fuzz/fuzz_targets/trace_parse.rs goes further.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let wires = [
+            Wire::Icmp { id: 1 },
+            Wire::Tcp {
+                sport: 1,
+                dport: 2,
+                base: 3,
+            },
+            Wire::Udp { dport: 4 },
+        ];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 120) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8).collect();
+            // Now and then a plausible start, so the deeper paths are reached too.
+            if len > 30 && x.is_multiple_of(3) {
+                buf[0] = 0x45;
+                buf[9] = 1;
+                buf[20] = [3, 11, 0][(x % 3) as usize];
+                buf[28] = 0x45;
+            }
+            for (f, ip) in [(Family::V4, true), (Family::V4, false), (Family::V6, false)] {
+                if let Some(a) = parse_icmp(f, &buf, ip) {
+                    for w in wires {
+                        let _ = match_icmp(w, T, T, &a);
+                    }
+                }
+            }
+            let _ = parse_tcp(&buf, true).map(|s| match_tcp(wires[1], T, T, &s));
+            let _ = parse_tcp(&buf, false);
+        }
+    }
+
+    #[test]
     fn echo_reply_from_the_target_reaches_it() {
         let mut rep = packet::build_echo_request(Family::V4, 9, 3, b"abcd").unwrap();
         rep[0] = 0;
