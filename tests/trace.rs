@@ -34,6 +34,8 @@ struct Chain {
     server_ip6: String,
     /// The client's own address (for the drop rule).
     client_ip: String,
+    /// A second router2 (ECMP), when added.
+    r2b: Option<String>,
 }
 
 impl Chain {
@@ -54,6 +56,7 @@ impl Chain {
             r1_ip6: "fd00:5454:10::1".into(),
             r2_ip6: "fd00:5454:11::2".into(),
             server_ip6: "fd00:5454:12::2".into(),
+            r2b: None,
         };
         for n in [&c.client, &c.r1, &c.r2, &c.server] {
             ip_ok(&["netns", "add", n]);
@@ -118,6 +121,74 @@ impl Chain {
             ip_ok(&["-n", n, "route", "add", "default", "via", v4]);
             ip_ok(&["-n", n, "-6", "route", "add", "default", "via", v6]);
         }
+        sysctl_all(&[&c.r1, &c.r2], &c.server);
+        c
+    }
+
+    /// A second path: router1 -> router2b (198.18.13.2) -> server, next to router2, and
+    /// router1 spreading flows over both by their ports (ECMP, L4 hash); the server answers
+    /// over both.
+    fn add_second_path(&mut self) -> String {
+        let r2b = format!("{}b", self.r2);
+        self.r2b = Some(r2b.clone());
+        ip_ok(&["netns", "add", &r2b]);
+        ip_ok(&["-n", &r2b, "link", "set", "lo", "up"]);
+        for (i, (left, l4, right, r4)) in [
+            (&self.r1, "198.18.13.1", &r2b, "198.18.13.2"),
+            (&r2b, "198.18.14.1", &self.server, "198.18.14.2"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (a, b) = (format!("{r2b}l{i}"), format!("{r2b}r{i}"));
+            // Interface names: at most 15 characters.
+            let (a, b) = (tail(&a), tail(&b));
+            ip_ok(&[
+                "-n", left, "link", "add", a, "type", "veth", "peer", "name", b, "netns", right,
+            ]);
+            for (n, dev, v4) in [(left, a, l4), (right, b, r4)] {
+                ip_ok(&["-n", n, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+                ip_ok(&["-n", n, "link", "set", dev, "up"]);
+            }
+        }
+        ip_ok(&["-n", &r2b, "route", "add", "default", "via", "198.18.13.1"]);
+        // The server's address is on its router2 link: router2b reaches it over its own.
+        ip_ok(&[
+            "-n",
+            &r2b,
+            "route",
+            "add",
+            "198.18.12.0/24",
+            "via",
+            "198.18.14.2",
+        ]);
+        for (n, a, b) in [
+            (&self.r1, "198.18.11.2", "198.18.13.2"),
+            (&self.server, "198.18.12.1", "198.18.14.1"),
+        ] {
+            ip_ok(&[
+                "-n", n, "route", "replace", "default", "nexthop", "via", a, "nexthop", "via", b,
+            ]);
+        }
+        sysctl_all(&[&r2b], &self.server);
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &self.r1, "sysctl", "-qw"])
+            .arg("net.ipv4.fib_multipath_hash_policy=1")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "fib_multipath_hash_policy in router1");
+        "198.18.13.2".into()
+    }
+}
+
+/// The last 15 characters of an interface name.
+fn tail(name: &str) -> &str {
+    &name[name.len().saturating_sub(15)..]
+}
+
+/// Forwarding on in the routers, and no ICMP rate limit in the routers and the server.
+fn sysctl_all(routers: &[&String], server: &String) {
+    {
         // Forwarding on in the routers. Linux sends at most 6 ICMP errors to one host at once
         // and then one a second (icmp_ratelimit): a fast trace run again and again, as the
         // tests do, would see the routers fall silent. These lab routers answer every probe.
@@ -127,11 +198,11 @@ impl Chain {
             "net.ipv4.icmp_ratelimit=0",
             "net.ipv6.icmp.ratelimit=0",
         ];
-        for (r, keys) in [
-            (&c.r1, &sysctls[..]),
-            (&c.r2, &sysctls[..]),
-            (&c.server, &sysctls[2..]),
-        ] {
+        let all = routers
+            .iter()
+            .map(|r| (*r, &sysctls[..]))
+            .chain([(server, &sysctls[2..])]);
+        for (r, keys) in all {
             for &key in keys {
                 let ok = Command::new("ip")
                     .args(["netns", "exec", r, "sysctl", "-qw", key])
@@ -140,9 +211,10 @@ impl Chain {
                 assert!(ok, "{key} in {r}");
             }
         }
-        c
     }
+}
 
+impl Chain {
     /// A command run inside the client namespace.
     fn in_client(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
@@ -204,7 +276,11 @@ time.sleep(60)
 impl Drop for Chain {
     fn drop(&mut self) {
         // Deleting a namespace deletes the veth ends in it (and so their peers).
-        for n in [&self.client, &self.r1, &self.r2, &self.server] {
+        let extra = self.r2b.iter();
+        for n in [&self.client, &self.r1, &self.r2, &self.server]
+            .into_iter()
+            .chain(extra)
+        {
             let _ = Command::new("ip").args(["netns", "del", n]).output();
         }
     }
@@ -530,4 +606,40 @@ fn r_names_the_hops() {
     // Without -r, numeric.
     let (_, out, _) = net.sockscope(&["trace", "-c", "1", &net.server_ip]);
     assert!(!out.contains("router1.test"), "{out}");
+}
+
+#[test]
+fn ecmp_shows_both_routers_of_hop_2() {
+    if !privileged("trace over two equal-cost paths") {
+        return;
+    }
+    let mut net = Chain::new();
+    let r2b = net.add_second_path();
+    // Every UDP probe has a source port of its own, so router1 spreads them over both paths:
+    // 20 rounds all on one path would be a chance of 1 in 2^19.
+    let (code, doc) = net.trace_json(&[&net.server_ip, "--udp", "33434", "-c", "20"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["reached"], true, "{doc:#}");
+    let hops = doc["hops"].as_array().expect("hops");
+    assert_eq!(hops.len(), 3, "{doc:#}");
+    assert_eq!(hops[0]["addresses"], serde_json::json!([net.r1_ip]));
+    let mut second: Vec<String> = hops[1]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    second.sort();
+    assert_eq!(second, [net.r2_ip.clone(), r2b], "{doc:#}");
+    assert_eq!(hops[1]["received"], 20, "{doc:#}");
+    assert_eq!(hops[2]["addresses"], serde_json::json!([net.server_ip]));
+    // The text report lists the second address on a line of its own.
+    let (_, out, _) = net.sockscope(&["trace", "--udp", "33434", "-c", "20", &net.server_ip]);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("      198.18.1"))
+            .count(),
+        1,
+        "{out}"
+    );
 }
