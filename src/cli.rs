@@ -340,11 +340,11 @@ pub struct TraceArgs {
     #[arg(long, conflicts_with_all = ["tcp", "udp"])]
     pub icmp: bool,
     /// TCP SYNs to PORT (or to the port of HOST:PORT; put the host first then).
-    #[arg(long, value_name = "PORT", num_args = 0..=1, conflicts_with = "udp")]
+    #[arg(long, value_name = "PORT", num_args = 0..=1, conflicts_with = "udp", value_parser = parse_trace_port)]
     pub tcp: Option<Option<u16>>,
     /// UDP datagrams to PORT (or to the port of HOST:PORT); the target answers with a port
     /// unreachable when nothing listens there.
-    #[arg(long, value_name = "PORT", num_args = 0..=1)]
+    #[arg(long, value_name = "PORT", num_args = 0..=1, value_parser = parse_trace_port)]
     pub udp: Option<Option<u16>>,
     /// The highest TTL (hop limit) probed.
     #[arg(short = 'm', long = "max-hops", value_name = "MAXHOPS", default_value_t = 30,
@@ -371,6 +371,16 @@ pub struct TraceArgs {
     /// min_ms, avg_ms, max_ms}]}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The port of `trace --tcp`/`--udp`; a host given there instead gets a hint.
+fn parse_trace_port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>().map_err(|_| {
+        format!(
+            "'{text}' is not a port (1-65535); with HOST:PORT, put the host first: \
+             sockscope trace HOST:PORT --tcp"
+        )
+    })
 }
 
 /// `sockscope echo`.
