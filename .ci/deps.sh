@@ -11,7 +11,10 @@
 #               download; the package also installs a Prometheus server unit, which a machine
 #               with systemd would start: tests need only the promtool binary)
 #   nftables    nft drops a share of the data segments inside a test namespace, so
-#               tests/health.rs sees real retransmissions (compared with ss -ti)
+#               tests/health.rs sees real retransmissions (compared with ss -ti); and a drop
+#               rule on a router namespace for tests/trace.rs
+#   traceroute, mtr-tiny: the references for `trace` (traceroute -n -T -p PORT, mtr -n --report),
+#               compared hop by hop in tests/trace.rs and timed in benches/trace.sh
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -26,6 +29,8 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 { command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v traceroute >/dev/null 2>&1 || need+=(traceroute)
+command -v mtr >/dev/null 2>&1 || need+=(mtr-tiny)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

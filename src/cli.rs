@@ -70,6 +70,9 @@ pub enum Command {
     /// ICMP echo (v4/v6), TCP connect or UDP echo round-trip ping to one or more hosts.
     #[command(after_help = AFTER_HELP)]
     Ping(PingArgs),
+    /// The hop-by-hop path to a host (ICMP, TCP SYN or UDP probes), reported like mtr --report.
+    #[command(after_help = AFTER_HELP)]
+    Trace(TraceArgs),
     /// A TCP/UDP/UNIX echo server, or a client for one (--connect).
     #[command(after_help = AFTER_HELP)]
     Echo(EchoArgs),
@@ -324,6 +327,60 @@ pub struct PingArgs {
     /// JSON output, one object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `sockscope trace`.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// The host to trace: an address or a name, with :PORT for --tcp/--udp
+    /// (198.18.0.1:443, [fd00::1]:443).
+    #[arg(value_name = "HOST[:PORT]")]
+    pub host: String,
+    /// ICMP echo requests (the default).
+    #[arg(long, conflicts_with_all = ["tcp", "udp"])]
+    pub icmp: bool,
+    /// TCP SYNs to PORT (or to the port of HOST:PORT; put the host first then).
+    #[arg(long, value_name = "PORT", num_args = 0..=1, conflicts_with = "udp", value_parser = parse_trace_port)]
+    pub tcp: Option<Option<u16>>,
+    /// UDP datagrams to PORT (or to the port of HOST:PORT); the target answers with a port
+    /// unreachable when nothing listens there.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, value_parser = parse_trace_port)]
+    pub udp: Option<Option<u16>>,
+    /// The highest TTL (hop limit) probed.
+    #[arg(short = 'm', long = "max-hops", value_name = "MAXHOPS", default_value_t = 30,
+          value_parser = clap::value_parser!(u8).range(1..))]
+    pub max_hops: u8,
+    /// Rounds of probes: every hop is probed this many times.
+    #[arg(short = 'c', long = "count", value_name = "ROUNDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rounds: u32,
+    /// How long each round waits for its answers (default 1s); the whole run takes at most
+    /// ROUNDS times this.
+    #[arg(short = 'W', long = "wait", value_name = "DUR", value_parser = parse_positive_duration)]
+    pub wait: Option<Duration>,
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Show the hops' names (reverse lookups through the system resolver); numeric by default.
+    #[arg(short = 'r', long = "resolve")]
+    pub resolve: bool,
+    /// One JSON document: {target, reached, hops: [{ttl, addresses, sent, received, loss,
+    /// min_ms, avg_ms, max_ms}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The port of `trace --tcp`/`--udp`; a host given there instead gets a hint.
+fn parse_trace_port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>().map_err(|_| {
+        format!(
+            "'{text}' is not a port (1-65535); with HOST:PORT, put the host first: \
+             sockscope trace HOST:PORT --tcp"
+        )
+    })
 }
 
 /// `sockscope echo`.

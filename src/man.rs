@@ -125,6 +125,16 @@ fn extra_sections() -> Roff {
         "-c COUNT stops after COUNT requests per host (with -w, as iputils: after COUNT replies, or at the deadline, exiting 1 if fewer came back); -i INTERVAL (default 1s; below 200ms only for root), -W TIMEOUT per reply (default 1s), -w DEADLINE for the whole run, -s SIZE payload bytes (default 56), -t TTL, -q only the summary lines, --json one object per reply, timeout or error and one summary object per host, each on a line. Several hosts are pinged at once over one socket per family, lines prefixed with the host, and a table (host, address, sent, received, loss, min/avg/max) ends the run. --tcp PORT times TCP connects instead (a refused connect is an answer: the host is up); --udp PORT times round trips to a UDP echo peer and checks the payload. Ctrl-C prints the summary. Exit status 0 when every host answered at least once, 1 when one did not, 2 for bad input, 3 when ICMP needs a privilege it lacks.",
     );
 
+    section(&mut r, "TRACE");
+    para(
+        &mut r,
+        "sockscope trace HOST[:PORT] shows the path to HOST hop by hop, as mtr --report does: per hop (TTL or hop limit) the address that answered (several, one a line, when ECMP spreads the probes), Loss%, probes sent (Snt) and answered (Rcv), and the best, average and worst round trip in ms; a hop that never answered shows as ???. Every round sends one probe per TTL from 1 to -m MAXHOPS (default 30) at once and waits -W DUR (default 1s) for the answers, -c ROUNDS times (default 3), so a run takes at most ROUNDS times DUR and usually a few milliseconds. Once the target answers at TTL k, later rounds probe only 1 to k, and hops beyond the target are not shown. Unreached, the report ends one hop after the last that answered and names that hop.",
+    );
+    para(
+        &mut r,
+        "Probes: ICMP echo requests by default (--icmp); --tcp PORT sends TCP SYNs crafted on a raw socket from a reserved source port (a SYN/ACK or RST from the target is reached; the kernel resets the half-open connection); --udp PORT sends UDP datagrams, one socket each (a port unreachable from the target is reached). The port may also come from HOST:PORT ([V6ADDR]:PORT); put the host before a bare --tcp. Answers are matched by the headers an ICMP time exceeded or destination unreachable quotes (identifier and sequence, TCP ports and sequence, UDP source port) and by the target's address, never by order. An unreachable or prohibited from a router ends the path there, unreached. -4/-6 pick the family of a name; -r shows the hops' names (reverse lookups through the system resolver), numeric by default; --json prints one document. Linux routers send at most a few ICMP errors to one host at once, then one a second (net.ipv4.icmp_ratelimit): a trace repeated quickly may see hops lose answers. Exit status 0 when the target answered, 1 when not, 2 for bad input (port 0, bad HOST syntax), 3 without CAP_NET_RAW.",
+    );
+
     section(&mut r, "CAPTURE");
     para(
         &mut r,
@@ -226,6 +236,10 @@ fn extra_sections() -> Roff {
     ] {
         item(&mut r, k, v);
     }
+    para(
+        &mut r,
+        "trace --json prints one document {target, host, proto, port, reached, hops}; each hop is {ttl, addresses, sent, received, loss, min_ms, avg_ms, max_ms} (loss in percent; the times null for a hop that never answered; with -r also names, one per address, null where none).",
+    );
 
     section(&mut r, "EXIT STATUS");
     for (k, v) in [
@@ -254,7 +268,7 @@ fn extra_sections() -> Roff {
     section(&mut r, "PRIVILEGES");
     para(
         &mut r,
-        "capture needs CAP_NET_RAW (sudo, or setcap cap_net_raw,cap_net_admin+ep $(which sockscope); CAP_NET_ADMIN lets it enlarge its socket buffers past net.core.rmem_max); without it, it exits with status 3 and says so. Once its sockets and its -w file are open, a capture run as root becomes the user nobody, drops every capability and sets no_new_privs before it reads a packet; so does -r, which needs no privilege, once its files are open. With --handshakes, the processes are named by a helper process forked before any socket is opened, which keeps only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (as nobody, with no_new_privs) and never sees a packet: it is only asked for port numbers. ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+        "capture needs CAP_NET_RAW (sudo, or setcap cap_net_raw,cap_net_admin+ep $(which sockscope); CAP_NET_ADMIN lets it enlarge its socket buffers past net.core.rmem_max); without it, it exits with status 3 and says so. Once its sockets and its -w file are open, a capture run as root becomes the user nobody, drops every capability and sets no_new_privs before it reads a packet; so does -r, which needs no privilege, once its files are open. With --handshakes, the processes are named by a helper process forked before any socket is opened, which keeps only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (as nobody, with no_new_privs) and never sees a packet: it is only asked for port numbers. trace needs CAP_NET_RAW for its raw sockets, with every probe type (sudo, or setcap cap_net_raw+ep $(which sockscope)); without it, it exits with status 3 and says so. ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
     );
 
     section(&mut r, "ENVIRONMENT");
@@ -334,6 +348,14 @@ fn extra_sections() -> Roff {
             "TCP connect times where ICMP is filtered",
         ),
         (
+            "sockscope trace --tcp 443 db.internal",
+            "the path to a server, with SYNs to its port (where ICMP is filtered)",
+        ),
+        (
+            "sockscope trace -c 10 --json 10.0.0.1",
+            "ten rounds over every hop, as JSON",
+        ),
+        (
             "sockscope echo -l 127.0.0.1:0",
             "an echo server on a free port (TCP and UDP)",
         ),
@@ -376,6 +398,10 @@ fn extra_sections() -> Roff {
         italic("tshark"),
         roman("(1), "),
         italic("ping"),
+        roman("(8), "),
+        italic("mtr"),
+        roman("(8), "),
+        italic("traceroute"),
         roman("(8)"),
     ]);
     r

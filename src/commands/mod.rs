@@ -8,6 +8,7 @@ pub mod echo;
 pub mod list;
 pub mod ping;
 pub mod stats;
+pub mod trace;
 pub mod who;
 
 use std::io::Write;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Check(args) => check::run(&args, &style, out),
         Command::Capture(args) => capture::run(&args, out),
         Command::Ping(args) => ping::run(&args, &style, out),
+        Command::Trace(args) => trace::run(&args, out),
         Command::Echo(args) => echo::run(&args, out),
         Command::Stats(args) => stats::run(&args, &style, out),
     }

@@ -3,13 +3,15 @@
 //!
 //! The probing engines ([`icmp`], [`transport`]) emit [`Event`]s; [`Tally`] turns them into
 //! per-host [`HostStats`](stats::HostStats); [`report`] renders both. Packets are built and
-//! parsed by the pure functions of [`packet`]; sockets live in [`socket`].
+//! parsed by the pure functions of [`packet`]; sockets live in [`socket`]. [`trace`] is the
+//! hop-by-hop path engine (`sockscope trace`), on the same ICMP sockets.
 
 pub mod icmp;
 pub mod packet;
 pub mod report;
 pub mod socket;
 pub mod stats;
+pub mod trace;
 pub mod transport;
 
 use std::net::{IpAddr, ToSocketAddrs};

@@ -221,32 +221,7 @@ impl IcmpSocket {
 
     /// Receives one packet into `buf`; `None` when nothing is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
-        let Some(m) = recvmsg(self.fd(), buf, 0)? else {
-            return Ok(None);
-        };
-        let mut r = Received {
-            len: m.len,
-            from: m.from.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            ttl: None,
-            stamp_ns: None,
-        };
-        for c in &m.cmsgs {
-            match (c.level, c.kind) {
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
-                    if let Some(ts) = read_struct::<libc::timespec>(&c.data) {
-                        r.stamp_ns =
-                            Some(i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec));
-                    }
-                }
-                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
-                    if let Some(v) = read_struct::<i32>(&c.data) {
-                        r.ttl = u8::try_from(v).ok();
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(Some(r))
+        recv_packet(self.fd(), buf)
     }
 
     /// Clears a pending socket error (raw sockets flag hard ICMP errors that way, and poll
@@ -290,6 +265,38 @@ impl IcmpSocket {
         }
         Ok(Some(q))
     }
+}
+
+/// Receives one packet on any socket (the trace engine's raw TCP socket too), with the TTL /
+/// hop limit and the kernel receive time when the socket asked for them; `None` when nothing
+/// is waiting.
+pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    let Some(m) = recvmsg(fd, buf, 0)? else {
+        return Ok(None);
+    };
+    let mut r = Received {
+        len: m.len,
+        from: m.from.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ttl: None,
+        stamp_ns: None,
+    };
+    for c in &m.cmsgs {
+        match (c.level, c.kind) {
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                if let Some(ts) = read_struct::<libc::timespec>(&c.data) {
+                    r.stamp_ns =
+                        Some(i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec));
+                }
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                if let Some(v) = read_struct::<i32>(&c.data) {
+                    r.ttl = u8::try_from(v).ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(r))
 }
 
 struct Msg {

@@ -40,6 +40,12 @@ pub fn names_for(sockets: &[Socket]) -> Names {
     names
 }
 
+/// The host name of `ip` by reverse lookup through the system resolver (getnameinfo with
+/// NI_NAMEREQD); `None` when it has none.
+pub fn host_name(ip: IpAddr) -> Option<String> {
+    lookup(ip, 0, false, true)
+}
+
 /// getnameinfo(3): the host name (NI_NAMEREQD) or the service name of `ip`:`port`.
 fn lookup(ip: IpAddr, port: u16, udp: bool, host: bool) -> Option<String> {
     let sa = SockAddr::from(SocketAddr::new(ip, port));
