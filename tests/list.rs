@@ -617,7 +617,12 @@ fn time_wait_has_no_owner_rather_than_hidden() {
         "time-wait",
         "--json",
     ]);
-    let r = with_local_port(&v, cport);
+    // The ephemeral port may also be the local end of another test's TIME-WAIT socket (to
+    // another server): this connection is the one whose remote end is our listener.
+    let r: Vec<_> = with_local_port(&v, cport)
+        .into_iter()
+        .filter(|r| r["remote_port"] == port)
+        .collect();
     assert_eq!(r.len(), 1, "{v}");
     assert_eq!(r[0]["owners_hidden"], false);
     assert_eq!(r[0]["processes"].as_array().unwrap().len(), 0);
