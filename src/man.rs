@@ -11,7 +11,11 @@ use crate::cli::Cli;
 
 /// Every page: (file name, roff text).
 pub fn pages() -> std::io::Result<Vec<(String, String)>> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    // The plain version: the commit in --version (build.rs) would make the pages change with
+    // every commit.
+    let mut cmd = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
