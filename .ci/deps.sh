@@ -12,6 +12,11 @@
 #               with systemd would start: tests need only the promtool binary)
 #   nftables    nft drops a share of the data segments inside a test namespace, so
 #               tests/health.rs sees real retransmissions (compared with ss -ti)
+#   man-db, bash-completion, dpkg-dev: tests/package.rs installs the Debian package and reads
+#               its man page, completes `sockscope li<TAB>` through bash-completion, and
+#               cargo-deb works out Depends with dpkg-shlibdeps (dpkg-dev)
+# and cargo-deb itself (a pinned version, built with cargo: .ci/cargo-deb.sh), which builds
+# the package (.ci/package.sh).
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -26,6 +31,12 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 { command -v tshark >/dev/null 2>&1 && command -v editcap >/dev/null 2>&1; } || need+=(tshark)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v man >/dev/null 2>&1 || need+=(man-db)
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+
+# Not a Debian package: cargo builds it (no root needed), once per machine.
+bash "$(dirname "$0")/cargo-deb.sh"
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
