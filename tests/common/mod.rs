@@ -56,6 +56,8 @@ impl Guard {
         let child = self.child.take().expect("child present until dropped");
         let out = child.wait_with_output();
         self.kill_group();
+        // Once is enough: the group's id must not be signalled again after it is gone.
+        self.pgid = 0;
         out
     }
 
