@@ -15,6 +15,11 @@
 #               rule on a router namespace for tests/trace.rs
 #   traceroute, mtr-tiny: the references for `trace` (traceroute -n -T -p PORT, mtr -n --report),
 #               compared hop by hop in tests/trace.rs and timed in benches/trace.sh
+#   man-db, bash-completion, dpkg-dev: tests/package.rs installs the Debian package and reads
+#               its man page, completes `sockscope li<TAB>` through bash-completion, and
+#               cargo-deb works out Depends with dpkg-shlibdeps (dpkg-dev)
+# and cargo-deb itself (a pinned version, built with cargo: .ci/cargo-deb.sh), which builds
+# the package (.ci/package.sh).
 # Needs root to install; without root it only says what is missing.
 set -euo pipefail
 
@@ -31,6 +36,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v traceroute >/dev/null 2>&1 || need+=(traceroute)
 command -v mtr >/dev/null 2>&1 || need+=(mtr-tiny)
+command -v man >/dev/null 2>&1 || need+=(man-db)
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+
+# Not a Debian package: cargo builds it (no root needed), once per machine.
+bash "$(dirname "$0")/cargo-deb.sh"
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -9,6 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::duration::{parse_duration, parse_positive_duration};
 use crate::sockets::filter::{AddrFilter, PortRange, SortKey, StateFilter};
 
+/// `sockscope --version`: the package version and the git commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SOCKSCOPE_BUILD_COMMIT"),
+    ")"
+);
+
 const AFTER_HELP: &str = "\
 Exit status: 0 success or yes, 1 a negative answer (nothing holds the port, not listening, \
 no reply, echo mismatch), 2 bad usage or input, 3 missing privilege, 4 other failure.";
@@ -18,7 +26,7 @@ no reply, echo mismatch), 2 bad usage or input, 3 missing privilege, 4 other fai
 #[derive(Debug, Parser)]
 #[command(
     name = "sockscope",
-    version,
+    version = VERSION,
     about = "Socket inspection and network troubleshooting for Linux",
     long_about = "sockscope puts ss/netstat/lsof, tcpdump, ping and an echo peer in one binary: \
 which process holds this port, is my server really listening, what happened to my TCP handshake.",

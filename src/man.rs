@@ -11,7 +11,11 @@ use crate::cli::Cli;
 
 /// Every page: (file name, roff text).
 pub fn pages() -> std::io::Result<Vec<(String, String)>> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    // The plain version: the commit in --version (build.rs) would make the pages change with
+    // every commit.
+    let mut cmd = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -269,6 +273,17 @@ fn extra_sections() -> Roff {
     para(
         &mut r,
         "capture needs CAP_NET_RAW (sudo, or setcap cap_net_raw,cap_net_admin+ep $(which sockscope); CAP_NET_ADMIN lets it enlarge its socket buffers past net.core.rmem_max); without it, it exits with status 3 and says so. Once its sockets and its -w file are open, a capture run as root becomes the user nobody, drops every capability and sets no_new_privs before it reads a packet; so does -r, which needs no privilege, once its files are open. With --handshakes, the processes are named by a helper process forked before any socket is opened, which keeps only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (as nobody, with no_new_privs) and never sees a packet: it is only asked for port numbers. trace needs CAP_NET_RAW for its raw sockets, with every probe type (sudo, or setcap cap_net_raw+ep $(which sockscope)); without it, it exits with status 3 and says so. ping needs CAP_NET_RAW for ICMP (sudo, or setcap cap_net_raw+ep $(which sockscope)), or an unprivileged ICMP socket allowed by sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; --tcp and --udp need nothing. echo needs root or CAP_NET_BIND_SERVICE only to listen on a port below 1024 (setcap cap_net_bind_service+ep $(which sockscope)); check needs no privilege. list and who need no privilege to list sockets. Seeing which process owns another user's socket needs root or the capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: run with sudo, or grant them once with setcap cap_sys_ptrace,cap_dac_read_search+ep $(which sockscope).",
+    );
+
+    para(
+        &mut r,
+        "The Debian package installs /usr/bin/sockscope without file capabilities (as tcpdump's package does): capture and ICMP ping then need sudo. One command grants them to the installed binary: sudo setcap cap_net_raw,cap_net_admin+ep /usr/bin/sockscope. Think before running it: it lets every local user who can run sockscope capture every packet on every interface (other users' traffic, passwords sent in clear) and send raw packets with any source address and content, not only you. Remove them again with sudo setcap -r /usr/bin/sockscope; a reinstall or an upgrade of the package also drops them.",
+    );
+
+    section(&mut r, "INSTALL");
+    para(
+        &mut r,
+        "From a clone of the source: cargo install --locked --path . puts the binary in ~/.cargo/bin. The man pages are the files man/*.1 of the source (man -l man/sockscope.1, or copy them into /usr/local/share/man/man1), and sockscope completions SHELL prints the completion script for bash, zsh, fish, elvish or powershell. bash .ci/package.sh builds a Debian package (with cargo-deb) that installs the binary in /usr/bin, the man pages in /usr/share/man/man1 and the bash, zsh and fish completions in their system directories: sudo dpkg -i target/debian/sockscope_*.deb. sockscope --version names the git commit it was built from.",
     );
 
     section(&mut r, "ENVIRONMENT");

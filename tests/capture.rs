@@ -7,16 +7,16 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{TestHost, lines_of, privileged, run, sockscope, tool};
+use common::{Guard, SpawnGuarded, TestHost, lines_of, privileged, run, sockscope, tool};
 use serde_json::Value;
 
 /// A running `sockscope capture`, started once it says it is capturing.
 struct Capture {
-    child: Child,
+    child: Guard,
     lines: Receiver<String>,
     stderr: Receiver<String>,
 }
@@ -28,7 +28,7 @@ impl Capture {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .expect("spawn sockscope capture");
         let lines = lines_of(&mut child);
         let stderr = child.stderr.take().expect("stderr piped");
@@ -100,13 +100,6 @@ impl Capture {
                 Err(_) => panic!("no expected line from the capture"),
             }
         }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -576,7 +569,7 @@ fn handshakes_to_a_test_host_open_refused_and_silent() {
         .exec()
         .args(["python3", "-c", PY_SERVE, &host.ns_ip])
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .expect("python3 in the namespace");
     let mut first = String::new();
     BufReader::new(server.stdout.take().expect("stdout"))

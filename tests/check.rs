@@ -93,7 +93,7 @@ fn wait_until_a_late_server_starts() {
         .args(["check", &format!("127.0.0.1:{port}"), "--wait", "20s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let _late = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -194,7 +194,7 @@ fn silent_and_unreachable_test_host() {
         .exec()
         .args(["python3", "-c", "import socket,time\ns=socket.socket();s.bind(('0.0.0.0',8080));s.listen();print('up',flush=True);time.sleep(60)"])
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(

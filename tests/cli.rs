@@ -27,6 +27,40 @@ fn help_lists_every_subcommand_and_exit_codes() {
 }
 
 #[test]
+fn version_names_the_commit_it_was_built_from() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    let line = out.trim();
+    let expected = format!("sockscope {} (", env!("CARGO_PKG_VERSION"));
+    assert!(line.starts_with(&expected), "{line}");
+    assert!(line.ends_with(')'), "{line}");
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match git {
+        Ok(o) if o.status.success() => {
+            let hash = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            let inner = &line[expected.len()..line.len() - 1];
+            // "a1b2c3d 2026-12-01" or "a1b2c3d-dirty 2026-12-01".
+            let built = inner.split([' ', '-']).next().unwrap_or("");
+            assert_eq!(built, hash, "{line}");
+            let date = inner.rsplit(' ').next().unwrap_or("");
+            assert!(
+                date.len() == 10 && date.chars().filter(|c| *c == '-').count() == 2,
+                "commit date in {line}"
+            );
+        }
+        _ => assert!(line.ends_with("(unknown commit)"), "{line}"),
+    }
+    // -V and every subcommand's --version say the same.
+    let (_, short, _) = run(&["-V"]);
+    assert_eq!(short.trim(), line);
+    let (_, sub, _) = run(&["list", "--version"]);
+    assert!(sub.contains(&line[expected.len() - 1..]), "{sub}");
+}
+
+#[test]
 fn completions_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let (code, out, err) = run(&["completions", shell]);

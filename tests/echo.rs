@@ -4,14 +4,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
 /// A running `sockscope echo` server; killed on drop.
 struct Server {
-    child: Child,
+    child: Guard,
     port: u16,
     unix: Option<String>,
     stdout: BufReader<std::process::ChildStdout>,
@@ -24,7 +24,7 @@ impl Server {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -59,13 +59,6 @@ impl Server {
             .unwrap();
         let status = self.child.wait().unwrap();
         (status.code().unwrap_or(-1), rest, err)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -380,7 +373,7 @@ fn client_against_an_independent_server() {
         .args(["echo", "--connect", &target])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .and_then(|mut c| {
             use std::io::Write;
             c.stdin.take().unwrap().write_all(b"one\ntwo\nthree\n")?;

@@ -241,7 +241,7 @@ fn py(ns: Option<&str>, code: &str, args: &[&str]) -> (Holder, Receiver<String>)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .spawn()
+        .spawn_guarded()
         .expect("python3 is needed for these tests");
     let lines = lines_of(&mut child);
     let mut holder = Holder {
@@ -1203,7 +1203,7 @@ fn summary_counts_a_problem_we_made_and_prometheus_text_is_valid() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .expect("promtool");
     {
         use std::io::Write;

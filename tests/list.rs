@@ -638,11 +638,11 @@ fn time_wait_has_no_owner_rather_than_hidden() {
 }
 
 /// sockscope with these arguments and its stdout piped (for --watch, which runs until killed).
-fn spawn_piped(args: &[&str]) -> std::process::Child {
+fn spawn_piped(args: &[&str]) -> Guard {
     sockscope()
         .args(args)
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .unwrap()
 }
 
@@ -731,7 +731,7 @@ fn closed_pipe_exits_quietly() {
         .args(["list", "-x"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .unwrap();
     drop(child.stdout.take()); // the reader goes away before anything is written
     let mut err = String::new();
@@ -889,7 +889,7 @@ fn unprivileged_owner_filters_and_non_dumpable_processes() {
             .args(&args[1..])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .unwrap()
     };
     // A process of nobody's own that made itself non-dumpable: its descriptors cannot be read,

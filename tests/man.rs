@@ -54,6 +54,10 @@ fn main_page_documents_exit_codes_and_privileges() {
         "STATS",
         "TcpExtListenOverflows",
         "textfile collector",
+        "INSTALL",
+        "sudo setcap cap_net_raw,cap_net_admin+ep /usr/bin/sockscope",
+        "every local user",
+        r"cargo install \-\-locked \-\-path .",
     ] {
         assert!(main.contains(needle), "{needle} missing from sockscope.1");
     }

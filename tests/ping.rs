@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{TestHost, ip, privileged, run, sockscope};
+use common::{SpawnGuarded, TestHost, ip, privileged, run, sockscope};
 
 /// Whether this process may open an ICMP socket: root, or a gid in ping_group_range.
 fn icmp_allowed(what: &str) -> bool {
@@ -296,7 +296,7 @@ fn udp_to_echo_peer_and_to_silent_socket() {
         .args(["echo", "-l", "127.0.0.1:0", "--udp", "--quiet"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_guarded()
         .expect("start echo");
     let mut line = String::new();
     BufReader::new(echo.stdout.take().expect("stdout"))
@@ -356,7 +356,7 @@ fn ctrl_c_prints_the_summary() {
     let child = sockscope()
         .args(["ping", "-i", "0.2", "127.0.0.1"])
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_guarded()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(700));
     // SAFETY: signalling our own child.

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -61,15 +61,8 @@ impl Drop for Netns {
     }
 }
 
-/// A child process, killed and reaped on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A child process, killed with its process group and reaped on drop (by its guard).
+struct Running(Guard);
 
 /// nstat's `NAME VALUE RATE` lines as a map (values as nstat prints them: unsigned).
 fn parse_nstat(text: &str) -> BTreeMap<String, u64> {
@@ -234,7 +227,7 @@ fn prometheus_output_passes_promtool() {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .expect("run promtool");
         {
             use std::io::Write;
@@ -359,7 +352,7 @@ fn watch_json_prints_a_line_per_interval_with_rates() {
             .args(["stats", "--watch", "0.2", "--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
+            .spawn_guarded()
             .expect("start sockscope"),
     );
     let lines = lines_of(&mut child.0);
@@ -419,7 +412,7 @@ fn watch_ends_when_the_reader_of_its_pipe_goes_away() {
         sockscope()
             .args(["stats", "TcpMaxConn", "--watch", "0.1"])
             .stdout(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .expect("start sockscope"),
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -433,7 +426,7 @@ fn watch_ends_at_once_on_ctrl_c() {
         sockscope()
             .args(["stats", "--watch", "30", "--json"])
             .stdout(Stdio::null())
-            .spawn()
+            .spawn_guarded()
             .expect("start sockscope"),
     );
     std::thread::sleep(Duration::from_millis(300));

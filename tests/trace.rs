@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Holder, ip, privileged, run, run_command, tool};
+use common::{Holder, SpawnGuarded, ip, privileged, run, run_command, tool};
 
 /// `ip ARGS`, which must succeed.
 fn ip_ok(args: &[&str]) {
@@ -253,7 +253,7 @@ time.sleep(60)
             .arg(port.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
+            .spawn_guarded()
             .expect("python3 in the server namespace");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();

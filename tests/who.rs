@@ -3,6 +3,7 @@
 mod common;
 
 use std::net::{TcpListener, UdpSocket};
+use std::time::Duration;
 
 use common::*;
 
@@ -128,6 +129,50 @@ fn prefork_children_are_found() {
     for k in kids {
         assert!(got.contains(&k.parse().unwrap()), "child {k} missing: {r}");
     }
+}
+
+/// Whether `pid` is still a live process (a zombie waiting for its reaper is not).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name in parentheses.
+        !matches!(
+            stat.rsplit(')').next().map(str::trim_start),
+            Some(s) if s.starts_with('Z') || s.starts_with('X')
+        )
+    })
+}
+
+#[test]
+fn a_dropped_helper_takes_its_forked_children_with_it() {
+    // The pre-forked server's workers are the python parent's children, not ours: killing the
+    // parent alone would leave them sleeping for 120 s. The guard kills the process group.
+    let h = python(PY_PREFORK, &[]);
+    let kids: Vec<String> = h
+        .first_line
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(kids.len(), 2, "{}", h.first_line);
+    let parent = h.pid().to_string();
+    for pid in kids.iter().chain([&parent]) {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            environ
+                .split(|b| *b == 0)
+                .any(|kv| kv == format!("{HELPER_MARK}=1").as_bytes()),
+            "helper {pid} is not marked for CI's leftover check"
+        );
+    }
+    drop(h);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while kids.iter().any(|k| alive(k)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for k in &kids {
+        assert!(!alive(k), "worker {k} outlived its dropped helper");
+    }
+    assert!(!alive(&parent), "helper {parent} outlived its guard");
 }
 
 #[test]

@@ -4,12 +4,100 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-/// The sockscope binary under test.
+/// Set (to 1) in the environment of every process the tests start, and inherited by whatever
+/// those fork: `.ci/run` looks for it in /proc/*/environ after `cargo test` and fails when a
+/// process still carries it.
+pub const HELPER_MARK: &str = "SOCKSCOPE_TEST_HELPER";
+
+/// A child started by a test in a process group of its own (with everything it forks), marked
+/// with [`HELPER_MARK`]. Dropping it (also when the test panics) SIGKILLs the whole group and
+/// reaps the child, so neither the child nor its children (a pre-forked server's workers, the
+/// program behind `ip netns exec` or `setpriv`) outlive the test. Derefs to the `Child`.
+pub struct Guard {
+    child: Option<Child>,
+    pgid: libc::pid_t,
+}
+
+/// `Command::spawn` under a [`Guard`].
+pub trait SpawnGuarded {
+    fn spawn_guarded(&mut self) -> std::io::Result<Guard>;
+}
+
+impl SpawnGuarded for Command {
+    fn spawn_guarded(&mut self) -> std::io::Result<Guard> {
+        self.env(HELPER_MARK, "1").process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. When the test
+        // process dies without unwinding (Ctrl-C on `cargo test`: the helpers are in their own
+        // process groups and no longer get the terminal's SIGINT), the child dies with it.
+        unsafe {
+            self.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = self.spawn()?;
+        let pgid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+        Ok(Guard {
+            child: Some(child),
+            pgid,
+        })
+    }
+}
+
+impl Guard {
+    /// Waits for the child and collects its output (as `Child::wait_with_output`), then ends
+    /// whatever it left behind in its process group.
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        let child = self.child.take().expect("child present until dropped");
+        let out = child.wait_with_output();
+        self.kill_group();
+        // Once is enough: the group's id must not be signalled again after it is gone.
+        self.pgid = 0;
+        out
+    }
+
+    fn kill_group(&self) {
+        // Only the group this guard created (its pgid is the child's pid, never 0 or 1).
+        if self.pgid > 1 {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.child.as_ref().expect("child present until dropped")
+    }
+}
+
+impl DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child present until dropped")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill_group();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The sockscope binary under test (marked with [`HELPER_MARK`], so a leftover one is found).
 pub fn sockscope() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sockscope"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    c.env(HELPER_MARK, "1");
+    c
 }
 
 /// Runs sockscope with `args`; returns (exit code, stdout, stderr).
@@ -23,7 +111,11 @@ pub fn run_command(cmd: &mut Command, args: &[&str]) -> (i32, String, String) {
     let out = cmd
         .args(args)
         .env("NO_COLOR", "1")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn_guarded()
+        .and_then(Guard::wait_with_output)
         .expect("run sockscope");
     (
         out.status.code().unwrap_or(-1),
@@ -71,9 +163,9 @@ pub fn tool(program: &str) -> bool {
     false
 }
 
-/// A child process, killed when dropped.
+/// A helper process (under a [`Guard`]: killed with its process group when dropped).
 pub struct Holder {
-    pub child: Child,
+    pub child: Guard,
     /// The first line it printed (for example the port it bound).
     pub first_line: String,
 }
@@ -81,13 +173,6 @@ pub struct Holder {
 impl Holder {
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -99,7 +184,7 @@ pub fn python(code: &str, args: &[&str]) -> Holder {
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .spawn()
+        .spawn_guarded()
         .expect("python3 is needed for these tests");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
