@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Holder, SpawnGuarded, ip, privileged, run, run_command, tool};
+use common::{Holder, holder, ip, privileged, run, run_command, tool};
 
 /// `ip ARGS`, which must succeed.
 fn ip_ok(args: &[&str]) {
@@ -248,26 +247,11 @@ s.listen(64)
 print("ready", flush=True)
 time.sleep(60)
 "#;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.server, "python3", "-c", code])
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn_guarded()
-            .expect("python3 in the server namespace");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let first_line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let h = Holder { child, first_line };
+        let h = holder(
+            Command::new("ip")
+                .args(["netns", "exec", &self.server, "python3", "-c", code])
+                .arg(port.to_string()),
+        );
         assert_eq!(h.first_line, "ready", "the listener did not start");
         h
     }

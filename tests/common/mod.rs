@@ -178,14 +178,16 @@ impl Holder {
 
 /// Starts `python3 -c CODE ARGS…` and waits for its first line of output.
 pub fn python(code: &str, args: &[&str]) -> Holder {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .args(args)
+    holder(Command::new("python3").arg("-c").arg(code).args(args))
+}
+
+/// Starts `cmd` under a guard and waits (at most 20 s) for its first line of output.
+pub fn holder(cmd: &mut Command) -> Holder {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn_guarded()
-        .expect("python3 is needed for these tests");
+        .expect("start the test's helper (python3 is needed for these tests)");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
